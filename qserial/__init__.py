@@ -1,0 +1,61 @@
+"""qserial: keep Qiskit primitive results on disk, exactly.
+
+>>> import qserial
+>>> qserial.loads(qserial.dumps({"counts": {"00": 510, "11": 514}}))
+{'counts': {'00': 510, '11': 514}}
+"""
+
+from __future__ import annotations
+
+from . import types as _types  # noqa: F401  (registers Python and numpy values)
+from ._version import __version__
+from .api import dump, dump_tree, dumps, formats, load, load_tree, loads
+from .codec import from_tree, to_tree
+from .errors import (
+    DecodeError,
+    ForbiddenTypeError,
+    FormatNotInstalledError,
+    IntegrityError,
+    LimitExceededError,
+    QSerialError,
+    TruncatedError,
+    UnknownFormatError,
+    UnknownTagError,
+    UnsupportedTypeError,
+    UnsupportedVersionError,
+    WriteError,
+)
+from .formats import Format
+from .registry import REGISTRY, TypeEntry, register_type
+from .tree import Node, UnknownObject
+
+__all__ = [
+    "__version__",
+    "dump",
+    "load",
+    "dumps",
+    "loads",
+    "formats",
+    "dump_tree",
+    "load_tree",
+    "to_tree",
+    "from_tree",
+    "register_type",
+    "REGISTRY",
+    "TypeEntry",
+    "Format",
+    "Node",
+    "UnknownObject",
+    "QSerialError",
+    "UnknownFormatError",
+    "FormatNotInstalledError",
+    "UnsupportedTypeError",
+    "UnknownTagError",
+    "ForbiddenTypeError",
+    "DecodeError",
+    "TruncatedError",
+    "IntegrityError",
+    "UnsupportedVersionError",
+    "LimitExceededError",
+    "WriteError",
+]

@@ -1,0 +1,270 @@
+"""``dump``/``load`` and friends: objects to files and back in any installed format."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import IO, Any, Union
+
+from .codec import from_tree, to_tree
+from .errors import DecodeError, QSerialError, UnknownFormatError, WriteError
+from .formats import (
+    SNIFF_BYTES,
+    Format,
+    format_for_suffix,
+    get_format,
+    list_formats,
+    sniff_format,
+)
+from .tree import Node
+
+__all__ = ["dump", "load", "dumps", "loads", "formats", "dump_tree", "load_tree", "select_pubs"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+FormatSpec = Union[str, Format, type[Format], None]  # noqa: UP007 (runtime alias on 3.10)
+
+
+def formats() -> list[str]:
+    """Return the names of the installed formats, ``"json"`` first.
+
+    Examples
+    --------
+    >>> import qserial
+    >>> "json" in qserial.formats()
+    True
+    """
+    return list_formats()
+
+
+def _is_path(target: Any) -> bool:
+    return isinstance(target, (str, os.PathLike))
+
+
+def dump(
+    obj: Any, target: PathLike | IO[bytes], *, format: FormatSpec = None, **options: Any
+) -> None:
+    """Write ``obj`` to a file or a binary stream.
+
+    Writing to a path is atomic: the data goes to a temporary file in the same
+    folder, is flushed to disk, and replaces the target in one step, so a crash
+    leaves either the old file or the new one.
+
+    Parameters
+    ----------
+    obj
+        A ``PrimitiveResult`` or any value built from registered types.
+    target
+        A path, or a writable binary file object.
+    format
+        Format name, :class:`~qserial.formats.Format` class or instance. By default
+        taken from the path's suffix (``.json``, ``.msgpack``/``.mpk``,
+        ``.h5``/``.hdf5``, ``.parquet``/``.pq``); required for streams other than JSON.
+    **options
+        Passed to the format's writer (for JSON: ``compression``, ``indent``).
+
+    Raises
+    ------
+    UnknownFormatError
+        If the format cannot be told from the suffix; the message lists the known ones.
+    UnsupportedTypeError
+        If some part of ``obj`` cannot be stored; the message says where.
+    WriteError
+        If writing fails; the target is left as it was.
+    """
+    tree = to_tree(obj)
+    if _is_path(target):
+        path = os.fspath(target)
+        fmt = get_format(format) if format is not None else format_for_suffix(Path(path).suffix)
+        dump_tree(tree, path, format=fmt, **options)
+    else:
+        fmt = get_format(format if format is not None else "json")
+        fmt.dump(tree, target, **options)
+
+
+def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None, **options: Any) -> None:
+    """Atomically write an already built tree to ``path`` (see :func:`dump`)."""
+    path = os.fspath(path)
+    fmt = get_format(format) if format is not None else format_for_suffix(Path(path).suffix)
+    _atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **options))
+
+
+def _atomic_write(path: str, write: Any) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)
+    tmp = os.path.join(folder, f".{name}.qserial-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    try:
+        write(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, QSerialError):
+            raise WriteError(f"could not write {path}: {exc.strerror or exc}") from exc
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    # Makes the rename itself durable; not every platform can open a folder.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def dumps(obj: Any, *, format: FormatSpec = "json", **options: Any) -> bytes:
+    """Return ``obj`` encoded in ``format`` (JSON by default) as bytes.
+
+    Examples
+    --------
+    >>> import qserial
+    >>> qserial.dumps({"shots": 1024})
+    b'{"shots": 1024}'
+    """
+    buf = io.BytesIO()
+    get_format(format if format is not None else "json").dump(to_tree(obj), buf, **options)
+    return buf.getvalue()
+
+
+def _resolve_for_read(head: bytes, format: FormatSpec, path: str | None) -> Format:
+    if format is not None:
+        return get_format(format)
+    fmt = sniff_format(head)
+    if fmt is not None:
+        return fmt
+    if not head:
+        raise DecodeError("the file is empty", "$")
+    if path is not None:
+        try:
+            return format_for_suffix(Path(path).suffix)
+        except UnknownFormatError:
+            pass
+    raise UnknownFormatError(
+        f"cannot tell the format of {path or 'the data'} from its content "
+        f"(starts with {head[:16]!r}); installed formats: {', '.join(list_formats())}"
+    )
+
+
+def load_tree(source: PathLike | IO[bytes], *, format: FormatSpec = None, **options: Any) -> Any:
+    """Read the tree of a file or stream without building objects (see :func:`load`)."""
+    if _is_path(source):
+        path = os.fspath(source)
+        try:
+            with open(path, "rb") as f:
+                head = f.read(SNIFF_BYTES)
+        except OSError:
+            raise
+        fmt = _resolve_for_read(head, format, path)
+        return fmt.load_path(path, **options)
+    stream = source
+    if not (hasattr(stream, "seekable") and stream.seekable()):
+        stream = io.BytesIO(stream.read())
+    start = stream.tell()
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(start)
+    return _resolve_for_read(head, format, getattr(source, "name", None)).load(stream, **options)
+
+
+def select_pubs(tree: Any, pubs: list[int]) -> Any:
+    """Return the tree of a ``PrimitiveResult`` holding only the pubs at ``pubs``."""
+    if not (type(tree) is Node and tree.tag == "PrimitiveResult" and isinstance(tree.value, dict)):
+        raise DecodeError("pubs= needs a file holding a PrimitiveResult", "$")
+    results = tree.value.get("pub_results")
+    if not isinstance(results, list):
+        raise DecodeError("PrimitiveResult.pub_results is not a list", "$.pub_results")
+    for i in pubs:
+        if not isinstance(i, int) or not -len(results) <= i < len(results):
+            raise IndexError(f"pub index {i} out of range for {len(results)} pubs")
+    return Node("PrimitiveResult", {**tree.value, "pub_results": [results[i] for i in pubs]})
+
+
+def load(
+    source: PathLike | IO[bytes],
+    *,
+    format: FormatSpec = None,
+    strict: bool = True,
+    pubs: list[int] | None = None,
+    **options: Any,
+) -> Any:
+    """Read an object from a file or a binary stream.
+
+    Parameters
+    ----------
+    source
+        A path, or a readable binary file object.
+    format
+        Format name or class. By default the format is recognised from the
+        file's first bytes; the suffix is only a fallback.
+    strict
+        If true (the default) an unknown type tag raises
+        :class:`~qserial.UnknownTagError`; if false it is returned as a
+        :class:`~qserial.UnknownObject`.
+    pubs
+        Indices of the pubs to read from a ``PrimitiveResult``. Formats that
+        support partial reads read only those pubs' data.
+    **options
+        Passed to the format's reader (for JSON: ``max_array_bytes``).
+
+    Returns
+    -------
+    object
+        The stored object, e.g. a ``PrimitiveResult``.
+
+    Raises
+    ------
+    QSerialError
+        A subclass naming what went wrong and where: unknown format, unknown tag,
+        corrupt or truncated data, unsupported version, exceeded limit.
+    """
+    if pubs is not None:
+        pubs = list(pubs)
+        fmt_for_partial = _peek_format(source, format)
+        if fmt_for_partial.supports_partial:
+            tree = load_tree(source, format=fmt_for_partial, pubs=pubs, **options)
+        else:
+            tree = select_pubs(load_tree(source, format=fmt_for_partial, **options), pubs)
+    else:
+        tree = load_tree(source, format=format, **options)
+    return from_tree(tree, strict=strict)
+
+
+def _peek_format(source: Any, format: FormatSpec) -> Format:
+    if format is not None:
+        return get_format(format)
+    if _is_path(source):
+        with open(os.fspath(source), "rb") as f:
+            head = f.read(SNIFF_BYTES)
+        return _resolve_for_read(head, None, os.fspath(source))
+    start = source.tell()
+    head = source.read(SNIFF_BYTES)
+    source.seek(start)
+    return _resolve_for_read(head, None, None)
+
+
+def loads(data: bytes | bytearray | memoryview | str, *, format: FormatSpec = None,
+          strict: bool = True, pubs: list[int] | None = None, **options: Any) -> Any:
+    """Read an object from bytes (or JSON text).
+
+    Examples
+    --------
+    >>> import qserial
+    >>> qserial.loads('{"__type__": "complex", "__value__": [1.0, -2.0]}')
+    (1-2j)
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return load(io.BytesIO(data), format=format, strict=strict, pubs=pubs, **options)

@@ -1,0 +1,181 @@
+"""Objects to trees and back, through the type registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import (
+    DecodeError,
+    LimitExceededError,
+    QSerialError,
+    UnknownTagError,
+    UnsupportedTypeError,
+)
+from .registry import REGISTRY, TypeRegistry
+from .tree import Node, UnknownObject
+
+__all__ = ["to_tree", "from_tree", "key_segment"]
+
+_SCALARS = frozenset({type(None), bool, int, float, str, bytes})
+
+
+def key_segment(key: object) -> str:
+    """Path segment for a mapping key: ``.name`` for identifiers, ``[...]`` otherwise."""
+    if isinstance(key, str) and key.isidentifier():
+        return "." + key
+    return f"[{key!r}]"
+
+
+def _check_array(arr: np.ndarray) -> None:
+    if arr.dtype.hasobject:
+        raise UnsupportedTypeError(
+            f"numpy arrays of dtype {arr.dtype} hold Python objects and cannot be stored safely"
+        )
+
+
+def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
+    """Convert ``obj`` into the neutral tree every format writes.
+
+    Parameters
+    ----------
+    obj
+        A result, or any value built from registered types, lists, dicts, numpy
+        arrays and plain Python scalars.
+    registry
+        The type registry to use.
+
+    Returns
+    -------
+    object
+        The tree (see :mod:`qserial.tree`).
+
+    Raises
+    ------
+    UnsupportedTypeError
+        If some part of ``obj`` has no registered encoder; the message says where.
+    """
+    for_type = registry.for_type
+
+    def enc(x: Any) -> Any:
+        t = type(x)
+        if t in _SCALARS:
+            return x
+        if t is list:
+            out = []
+            for i, v in enumerate(x):
+                try:
+                    out.append(enc(v))
+                except QSerialError as e:
+                    e._prepend(f"[{i}]")
+                    raise
+            return out
+        if t is dict:
+            if all(type(k) is str for k in x):
+                res = {}
+                for k, v in x.items():
+                    try:
+                        res[k] = enc(v)
+                    except QSerialError as e:
+                        e._prepend(key_segment(k))
+                        raise
+                return res
+            pairs = []
+            for k, v in x.items():
+                try:
+                    pairs.append([enc(k), enc(v)])
+                except QSerialError as e:
+                    e._prepend(key_segment(k))
+                    raise
+            return Node("dict", pairs)
+        if t is np.ndarray:
+            _check_array(x)
+            return x
+        if t is Node or t is UnknownObject:
+            return Node(x.tag, enc(x.value))
+        entry = for_type(t)
+        if entry is None:
+            raise UnsupportedTypeError(
+                f"cannot store an object of type {t.__module__}.{t.__qualname__}; "
+                "register it with qserial.register_type"
+            )
+        try:
+            fields = entry.encode(x)
+        except QSerialError:
+            raise
+        except Exception as exc:
+            raise UnsupportedTypeError(f"cannot encode {entry.tag}: {exc}") from exc
+        return Node(entry.tag, enc(fields))
+
+    try:
+        return enc(obj)
+    except RecursionError:
+        raise LimitExceededError("object nests too deeply to store") from None
+
+
+def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGISTRY) -> Any:
+    """Rebuild objects from a tree.
+
+    Parameters
+    ----------
+    tree
+        A tree as produced by :func:`to_tree` or read by a format.
+    strict
+        If true (the default) an unknown tag raises :class:`UnknownTagError`; if
+        false it becomes an :class:`~qserial.tree.UnknownObject` holding the tag and
+        value.
+    registry
+        The type registry to use.
+
+    Raises
+    ------
+    UnknownTagError
+        On an unknown tag in strict mode.
+    DecodeError
+        If a tagged value cannot be rebuilt (wrong fields or values).
+    """
+    for_tag = registry.for_tag
+
+    def dec(x: Any) -> Any:
+        t = type(x)
+        if t is list:
+            out = []
+            for i, v in enumerate(x):
+                try:
+                    out.append(dec(v))
+                except QSerialError as e:
+                    e._prepend(f"[{i}]")
+                    raise
+            return out
+        if t is dict:
+            res = {}
+            for k, v in x.items():
+                try:
+                    res[k] = dec(v)
+                except QSerialError as e:
+                    e._prepend(key_segment(k))
+                    raise
+            return res
+        if t is Node:
+            value = dec(x.value)
+            entry = for_tag(x.tag)
+            if entry is None:
+                if strict:
+                    raise UnknownTagError(
+                        f"unknown type tag {x.tag!r}; load with strict=False to keep it "
+                        "as a qserial.UnknownObject"
+                    )
+                return UnknownObject(x.tag, value)
+            try:
+                return entry.decode(value)
+            except QSerialError:
+                raise
+            except Exception as exc:
+                raise DecodeError(f"invalid {x.tag}: {exc}") from exc
+        return x
+
+    try:
+        return dec(tree)
+    except RecursionError:
+        raise LimitExceededError("document nests too deeply") from None

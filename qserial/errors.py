@@ -1,0 +1,106 @@
+"""The exceptions qserial raises.
+
+Every error caused by bad input, an unknown format or type, an unsupported version or
+corrupt data is a :class:`QSerialError`. Each one can carry ``path``, the location in
+the document where it happened (``$.pub_results[2].data.meas``), and the message names
+it, so a user can find the bad part of a file without a debugger.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "QSerialError",
+    "UnknownFormatError",
+    "FormatNotInstalledError",
+    "UnsupportedTypeError",
+    "UnknownTagError",
+    "ForbiddenTypeError",
+    "DecodeError",
+    "TruncatedError",
+    "IntegrityError",
+    "UnsupportedVersionError",
+    "LimitExceededError",
+    "WriteError",
+]
+
+
+class QSerialError(Exception):
+    """Base class of every error qserial raises for bad input.
+
+    Parameters
+    ----------
+    message
+        What went wrong.
+    path
+        Where in the document it went wrong, as a JSONPath-like string starting
+        with ``$`` (``$.pub_results[2].data.meas``), or ``None`` when the problem
+        concerns the file as a whole.
+    """
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self._parts: list[str] = []
+        self._base = path
+
+    @property
+    def path(self) -> str | None:
+        """Location in the document, ``$``-rooted, or ``None``."""
+        if self._base is None and not self._parts:
+            return None
+        base = self._base if self._base is not None else "$"
+        return base + "".join(reversed(self._parts))
+
+    def _prepend(self, part: str) -> None:
+        # Paths grow from the leaf upwards as the exception unwinds the recursion,
+        # so nothing is spent on building them while decoding succeeds.
+        if self._base is None:
+            self._parts.append(part)
+
+    def __str__(self) -> str:
+        path = self.path
+        return self.message if path is None else f"{self.message} (at {path})"
+
+
+class UnknownFormatError(QSerialError, ValueError):
+    """The format was not given and cannot be told from the suffix or the content."""
+
+
+class FormatNotInstalledError(UnknownFormatError):
+    """The format is known, but the package that provides it is not installed."""
+
+
+class UnsupportedTypeError(QSerialError, TypeError):
+    """An object of a type that no registered encoder handles was given to ``dump``."""
+
+
+class UnknownTagError(QSerialError):
+    """A document holds a type tag that no registered decoder handles."""
+
+
+class ForbiddenTypeError(UnknownTagError):
+    """A document asks to import or call something by name; qserial never does that."""
+
+
+class DecodeError(QSerialError, ValueError):
+    """The data is malformed: invalid syntax, inconsistent fields or wrong values."""
+
+
+class TruncatedError(DecodeError):
+    """The data ends before the document does."""
+
+
+class IntegrityError(DecodeError):
+    """The stored digest does not match the data: the file was altered or damaged."""
+
+
+class UnsupportedVersionError(QSerialError):
+    """The file was written by a newer, incompatible version of its format."""
+
+
+class LimitExceededError(QSerialError):
+    """Decoding would exceed a configured resource limit (size, nesting depth)."""
+
+
+class WriteError(QSerialError, OSError):
+    """Writing failed; the target was left as it was."""

@@ -1,0 +1,234 @@
+"""Storage formats: the plugin interface and its discovery.
+
+A format maps the neutral tree (:mod:`qserial.tree`) to bytes and back. JSON ships
+with qserial; other formats are separate distributions that register a
+:class:`Format` subclass in the ``qserial.formats`` entry-point group. Discovery
+happens on first use and is cached; a plugin that fails to load warns and leaves the
+others working.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import threading
+import warnings
+from typing import IO, Any, ClassVar
+
+from ..errors import FormatNotInstalledError, UnknownFormatError
+
+__all__ = [
+    "Format",
+    "get_format",
+    "list_formats",
+    "format_for_suffix",
+    "sniff_format",
+    "refresh_formats",
+    "writer_versions",
+]
+
+ENTRY_POINT_GROUP = "qserial.formats"
+
+#: Number of leading bytes handed to :meth:`Format.sniff`.
+SNIFF_BYTES = 64
+
+
+class Format:
+    """Base class of a storage format.
+
+    Subclass it, set the class attributes, implement :meth:`dump` and :meth:`load`,
+    and register the class in the ``qserial.formats`` entry-point group. Keep the
+    module that defines it light: import heavy libraries inside the methods, since the
+    class is loaded to sniff any file.
+
+    Attributes
+    ----------
+    name
+        Format name users pass as ``format=`` (lower case).
+    suffixes
+        File suffixes, with the dot, that select this format on write (``(".h5",)``).
+    version
+        Version of the on-disk layout this plugin writes, ``"major.minor"``.
+        Readers refuse files of a newer major version.
+    supports_partial
+        True when :meth:`load` accepts ``pubs=`` and reads only those pubs' data.
+    """
+
+    name: ClassVar[str] = ""
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[str] = "1.0"
+    supports_partial: ClassVar[bool] = False
+
+    def sniff(self, head: bytes) -> bool:
+        """Return whether a file starting with ``head`` is in this format.
+
+        ``head`` holds the first :data:`SNIFF_BYTES` bytes (fewer for a short file).
+        """
+        return False
+
+    def dump(self, tree: Any, stream: IO[bytes], **options: Any) -> None:
+        """Write ``tree`` to the binary ``stream``."""
+        raise NotImplementedError
+
+    def load(self, stream: IO[bytes], **options: Any) -> Any:
+        """Read a tree from the binary ``stream``.
+
+        Must raise :class:`qserial.QSerialError` subclasses on bad input. With
+        ``supports_partial``, ``pubs`` (a list of pub indices) may be among the
+        options and the returned tree holds only those pubs.
+        """
+        raise NotImplementedError
+
+    def dump_path(self, tree: Any, path: str, **options: Any) -> None:
+        """Write ``tree`` to a new file at ``path``; override when paths are faster."""
+        with open(path, "wb") as stream:
+            self.dump(tree, stream, **options)
+
+    def load_path(self, path: str, **options: Any) -> Any:
+        """Read a tree from the file at ``path``; override when paths are faster."""
+        with open(path, "rb") as stream:
+            return self.load(stream, **options)
+
+    def __repr__(self) -> str:
+        return f"<qserial format {self.name!r}>"
+
+
+# Formats the project publishes separately: a ready install hint when they are missing.
+KNOWN_FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "msgpack": ("qserial-msgpack", (".msgpack", ".mpk")),
+    "hdf5": ("qserial-hdf5", (".h5", ".hdf5")),
+    "parquet": ("qserial-parquet", (".parquet", ".pq")),
+}
+
+_lock = threading.Lock()
+_formats: dict[str, Format] | None = None
+
+
+def _discover() -> dict[str, Format]:
+    from .json import JSONFormat
+
+    found: dict[str, Format] = {"json": JSONFormat()}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in found:
+            continue
+        try:
+            cls = ep.load()
+            fmt = cls() if isinstance(cls, type) else cls
+            if not isinstance(fmt, Format):
+                raise TypeError(f"{ep.value} is not a qserial.formats.Format")
+        except Exception as exc:  # a broken plugin must not take the others down
+            warnings.warn(
+                f"qserial: format plugin {ep.name!r} ({ep.value}) failed to load and is "
+                f"skipped: {exc!r}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            continue
+        found[ep.name] = fmt
+    return found
+
+
+def _all() -> dict[str, Format]:
+    global _formats
+    if _formats is None:
+        with _lock:
+            if _formats is None:
+                _formats = _discover()
+    return _formats
+
+
+def refresh_formats() -> None:
+    """Forget discovered plugins; the next use scans the entry points again."""
+    global _formats
+    with _lock:
+        _formats = None
+
+
+def list_formats() -> list[str]:
+    """Names of the installed formats, JSON first."""
+    return list(_all())
+
+
+def get_format(fmt: str | Format | type[Format]) -> Format:
+    """Return the installed format for a name, a :class:`Format` class or instance.
+
+    Raises
+    ------
+    FormatNotInstalledError
+        For a format qserial knows of whose package is not installed.
+    UnknownFormatError
+        For any other unknown name.
+    """
+    if isinstance(fmt, Format):
+        return fmt
+    if isinstance(fmt, type) and issubclass(fmt, Format):
+        return fmt()
+    if not isinstance(fmt, str):
+        raise UnknownFormatError(f"format must be a name or a Format class, not {fmt!r}")
+    formats = _all()
+    found = formats.get(fmt.lower())
+    if found is not None:
+        return found
+    if fmt.lower() in KNOWN_FORMATS:
+        package = KNOWN_FORMATS[fmt.lower()][0]
+        raise FormatNotInstalledError(
+            f"format {fmt!r} needs the {package} package: pip install {package} "
+            f"(installed formats: {', '.join(formats)})"
+        )
+    raise UnknownFormatError(f"unknown format {fmt!r}; installed formats: {', '.join(formats)}")
+
+
+def format_for_suffix(suffix: str) -> Format:
+    """Return the installed format that writes files ending in ``suffix``."""
+    suffix = suffix.lower()
+    for fmt in _all().values():
+        if suffix in fmt.suffixes:
+            return fmt
+    for name, (_package, suffixes) in KNOWN_FORMATS.items():
+        if suffix in suffixes:
+            return get_format(name)  # raises FormatNotInstalledError with the hint
+    known = sorted(s for f in _all().values() for s in f.suffixes)
+    raise UnknownFormatError(
+        f"cannot tell the format from the suffix {suffix or '(none)'!r}; pass format= "
+        f"(installed formats: {', '.join(_all())}; known suffixes: {', '.join(known)})"
+    )
+
+
+def sniff_format(head: bytes) -> Format | None:
+    """Return the installed format whose :meth:`Format.sniff` accepts ``head``.
+
+    Binary formats are asked before JSON, whose test (a leading ``{`` or ``[``) is
+    the loosest.
+    """
+    formats = _all()
+    for name, fmt in formats.items():
+        if name != "json" and _safe_sniff(fmt, head):
+            return fmt
+    json_fmt = formats["json"]
+    return json_fmt if json_fmt.sniff(head) else None
+
+
+def _safe_sniff(fmt: Format, head: bytes) -> bool:
+    try:
+        return bool(fmt.sniff(head))
+    except Exception:
+        return False
+
+
+def writer_versions() -> dict[str, str | None]:
+    """Versions of qserial, qiskit, qiskit-ibm-runtime and numpy, for a file's header.
+
+    Read from package metadata, so nothing is imported.
+    """
+    return dict(_writer_versions())
+
+
+@functools.cache
+def _writer_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for dist in ("qserial", "qiskit", "qiskit-ibm-runtime", "numpy"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = None
+    return out

@@ -1,0 +1,164 @@
+"""Testing helpers for qserial users, type-pack authors and format-plugin authors.
+
+* :func:`assert_equal` compares results structurally: dtype-exact, NaN-aware,
+  Python and numpy types compared, with a message pointing at the first difference.
+* :mod:`qserial.testing.strategies` holds hypothesis strategies for every registered
+  type (needs ``hypothesis``).
+* :mod:`qserial.testing.conformance` is the reusable test suite a format plugin runs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..codec import key_segment, to_tree
+from ..tree import Node
+
+__all__ = ["assert_equal", "first_difference", "lossy_json_view"]
+
+
+def assert_equal(actual: Any, expected: Any, *, exact: bool = True) -> None:
+    """Assert that two results (or any storable values) are the same.
+
+    Both sides are compared through their trees, so two ``PrimitiveResult`` objects
+    are equal when every pub, field, array (dtype, shape and bytes, padding bits of
+    a ``BitArray`` included), metadata value and type is equal. NaN equals NaN,
+    ``-0.0`` differs from ``0.0``.
+
+    Parameters
+    ----------
+    actual, expected
+        The values to compare.
+    exact
+        If false, compare as the RuntimeEncoder JSON format stores values: tuples as
+        lists, dict keys as strings, numpy scalars as Python numbers.
+
+    Raises
+    ------
+    AssertionError
+        Naming the path of the first difference, e.g. ``$.pub_results[0].data.meas``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from qserial.testing import assert_equal
+    >>> assert_equal({"x": np.float32(1)}, {"x": np.float32(1)})
+    >>> assert_equal({"x": np.float32(1)}, {"x": np.float64(1)})
+    Traceback (most recent call last):
+    ...
+    AssertionError: at $.x.dtype: float32 != float64
+    """
+    diff = first_difference(actual, expected, exact=exact)
+    if diff is not None:
+        raise AssertionError(diff)
+
+
+def first_difference(actual: Any, expected: Any, *, exact: bool = True) -> str | None:
+    """Return a description of the first difference, or ``None`` if equal."""
+    a, b = to_tree(actual), to_tree(expected)
+    if not exact:
+        a, b = lossy_json_view(a), lossy_json_view(b)
+    return _diff(a, b, "$")
+
+
+def lossy_json_view(tree: Any) -> Any:
+    """Normalise a tree to what survives the RuntimeEncoder JSON format."""
+    t = type(tree)
+    if t is list:
+        return [lossy_json_view(v) for v in tree]
+    if t is dict:
+        return {k: lossy_json_view(v) for k, v in tree.items()}
+    if t is Node:
+        if tree.tag == "tuple":
+            return lossy_json_view(tree.value)
+        if tree.tag == "dict":
+            return {_json_key(k): lossy_json_view(v) for k, v in tree.value}
+        if tree.tag == "npscalar":
+            return lossy_json_view(to_tree(tree.value.item()))
+        if tree.tag == "frozenset":
+            return Node("set", lossy_json_view(tree.value))
+        if tree.tag == "date":
+            return Node("datetime", tree.value + "T00:00:00")
+        return Node(tree.tag, lossy_json_view(tree.value))
+    return tree
+
+
+def _json_key(key: Any) -> str:
+    if type(key) is Node and key.tag == "npscalar":
+        key = key.value.item()
+    if isinstance(key, str):
+        return key
+    return "null" if key is None else ("true" if key is True else "false" if key is False
+                                      else repr(float(key)) if isinstance(key, float) else str(key))
+
+
+def _diff(a: Any, b: Any, path: str) -> str | None:
+    ta, tb = type(a), type(b)
+    if ta is not tb:
+        return f"at {path}: type {_tname(a)} != {_tname(b)}"
+    if ta is Node:
+        if a.tag != b.tag:
+            return f"at {path}: tag {a.tag!r} != {b.tag!r}"
+        return _diff(a.value, b.value, path)
+    if ta is list:
+        if len(a) != len(b):
+            return f"at {path}: length {len(a)} != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            d = _diff(x, y, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    if ta is dict:
+        if list(a) != list(b):
+            return f"at {path}: keys {list(a)} != {list(b)}"
+        for k in a:
+            d = _diff(a[k], b[k], path + key_segment(k))
+            if d:
+                return d
+        return None
+    if ta is np.ndarray:
+        if a.dtype != b.dtype:
+            return f"at {path}.dtype: {a.dtype} != {b.dtype}"
+        if a.shape != b.shape:
+            return f"at {path}.shape: {a.shape} != {b.shape}"
+        if np.ascontiguousarray(a).tobytes() != np.ascontiguousarray(b).tobytes():
+            if a.dtype.kind in "fc" and _same_floats(a, b):
+                return None
+            idx = _first_unequal_index(a, b)
+            where = ", ".join(map(str, idx))
+            return f"at {path}[{where}]: {a[idx]!r} != {b[idx]!r}"
+        return None
+    if ta is float:
+        if a == b and math.copysign(1, a) == math.copysign(1, b):
+            return None
+        if math.isnan(a) and math.isnan(b):
+            return None
+        return f"at {path}: {a!r} != {b!r}"
+    if a != b:
+        return f"at {path}: {a!r} != {b!r}"
+    return None
+
+
+def _same_floats(a: np.ndarray, b: np.ndarray) -> bool:
+    # Differing bytes can still be equal values when only NaN payloads differ.
+    return bool(np.array_equal(a, b, equal_nan=True)) and bool(
+        np.array_equal(np.signbit(a.real), np.signbit(b.real))
+    )
+
+
+def _first_unequal_index(a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
+    if a.size == 0:
+        return ()
+    ne = a.view(np.uint8).reshape(*a.shape, -1) != b.view(np.uint8).reshape(*b.shape, -1) \
+        if a.dtype.kind not in "OUS" and a.ndim else np.asarray(a != b)
+    if ne.ndim > a.ndim:
+        ne = ne.any(axis=-1)
+    found = np.argwhere(ne)
+    return tuple(int(i) for i in found[0]) if len(found) else ()
+
+
+def _tname(x: Any) -> str:
+    return f"Node({x.tag!r})" if type(x) is Node else type(x).__name__

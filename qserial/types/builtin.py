@@ -1,0 +1,84 @@
+"""Python and numpy values that a tree does not hold natively.
+
+Tags ``complex``, ``datetime`` and ``set`` are RuntimeEncoder's; the others are
+qserial's own (the JSON format lowers them to what RuntimeEncoder writes).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import numpy as np
+
+from ..errors import DecodeError
+from ..registry import REGISTRY
+from . import _fields
+
+
+def _decode_complex(value: Any) -> complex:
+    parts = _fields.sequence(value, "complex")
+    if len(parts) != 2 or not all(type(p) in (int, float) for p in parts):
+        raise DecodeError("complex must be [real, imag] numbers")
+    # complex(re, im) keeps infinities and signed zeros; re + 1j * im does not.
+    return complex(float(parts[0]), float(parts[1]))
+
+
+def _decode_datetime(value: Any) -> _dt.datetime:
+    if not isinstance(value, str):
+        raise DecodeError(f"datetime must be an ISO 8601 string, not {type(value).__name__}")
+    try:
+        return _dt.datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise DecodeError(f"invalid datetime {value!r}") from exc
+
+
+def _decode_date(value: Any) -> _dt.date:
+    if not isinstance(value, str):
+        raise DecodeError(f"date must be an ISO 8601 string, not {type(value).__name__}")
+    try:
+        return _dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise DecodeError(f"invalid date {value!r}") from exc
+
+
+def _encode_set(value: set | frozenset) -> list:
+    # Sorted where possible so that equal sets give byte-identical files.
+    try:
+        return sorted(value)
+    except TypeError:
+        return list(value)
+
+
+def _decode_npscalar(value: Any) -> np.generic:
+    if type(value) is not np.ndarray or value.ndim != 0:
+        raise DecodeError("npscalar must hold a 0-d array")
+    return value[()]
+
+
+def _decode_dict(value: Any) -> dict:
+    pairs = _fields.sequence(value, "dict")
+    out = {}
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise DecodeError("dict must hold [key, value] pairs")
+        out[pair[0]] = pair[1]
+    return out
+
+
+def _register() -> None:
+    reg = REGISTRY.register
+    reg(tuple, "tuple", encode=list, decode=lambda v: tuple(_fields.sequence(v, "tuple")))
+    reg(set, "set", encode=_encode_set, decode=lambda v: set(_fields.sequence(v, "set")))
+    reg(frozenset, "frozenset", encode=_encode_set,
+        decode=lambda v: frozenset(_fields.sequence(v, "frozenset")))
+    reg(complex, "complex", encode=lambda c: [c.real, c.imag], decode=_decode_complex)
+    reg(_dt.datetime, "datetime", encode=_dt.datetime.isoformat, decode=_decode_datetime)
+    reg(_dt.date, "date", encode=_dt.date.isoformat, decode=_decode_date)
+    # A dict subclass, or a dict with keys other than str, is stored as key/value pairs.
+    reg(dict, "dict", encode=lambda d: [[k, v] for k, v in d.items()], decode=_decode_dict)
+    # A numpy scalar is a 0-d array under its own tag: exact for every dtype.
+    reg(np.generic, "npscalar", encode=np.asarray, decode=_decode_npscalar)
+
+
+_register()

@@ -1,0 +1,121 @@
+"""Qiskit's primitive result containers, with RuntimeEncoder's tags and fields.
+
+Imported by the registry only when a Qiskit object or tag is met.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from qiskit import qpy
+from qiskit.circuit import QuantumCircuit
+from qiskit.primitives.containers import (
+    BitArray,
+    DataBin,
+    PrimitiveResult,
+    PubResult,
+    SamplerPubResult,
+)
+from qiskit.quantum_info import PauliList
+
+from ..errors import DecodeError
+from ..registry import REGISTRY
+from . import _fields
+
+
+def _encode_pub_result(res: PubResult) -> dict:
+    return {"data": res.data, "metadata": res.metadata}
+
+
+def _pub_result_decoder(cls: type, tag: str):
+    def decode(value: Any) -> PubResult:
+        f = _fields.fields(value, tag, ("data",))
+        if not isinstance(f["data"], DataBin):
+            raise DecodeError(f"{tag}.data must be a DataBin, not {type(f['data']).__name__}")
+        return cls(data=f["data"], metadata=_fields.mapping(f.get("metadata"), f"{tag}.metadata"))
+
+    return decode
+
+
+def _decode_primitive_result(value: Any) -> PrimitiveResult:
+    f = _fields.fields(value, "PrimitiveResult", ("pub_results",))
+    return PrimitiveResult(
+        _fields.sequence(f["pub_results"], "PrimitiveResult.pub_results"),
+        metadata=_fields.mapping(f.get("metadata"), "PrimitiveResult.metadata"),
+    )
+
+
+def _encode_data_bin(data: DataBin) -> dict:
+    return {"field_names": list(data), "shape": tuple(data.shape), "fields": dict(data.items())}
+
+
+def _decode_data_bin(value: Any) -> DataBin:
+    f = _fields.fields(value, "DataBin", ("fields",))
+    fields = _fields.mapping(f["fields"], "DataBin.fields")
+    names = f.get("field_names", list(fields))
+    names = _fields.sequence(names, "DataBin.field_names")
+    if sorted(map(str, names)) != sorted(map(str, fields)):
+        raise DecodeError(f"DataBin.field_names {names} do not match its fields {list(fields)}")
+    shape = f.get("shape")
+    shape = () if shape is None else _fields.shape(shape, "DataBin.shape")
+    return DataBin(shape=shape, **{name: fields[name] for name in names})
+
+
+def _encode_bit_array(bits: BitArray) -> dict:
+    return {"array": bits.array, "num_bits": bits.num_bits}
+
+
+def _decode_bit_array(value: Any) -> BitArray:
+    f = _fields.fields(value, "BitArray", ("array", "num_bits"))
+    array, num_bits = f["array"], _fields.integer(f["num_bits"], "BitArray.num_bits")
+    if type(array) is not np.ndarray or array.dtype != np.uint8:
+        raise DecodeError("BitArray.array must be a uint8 array")
+    if array.ndim < 2 or array.shape[-1] != (num_bits + 7) // 8:
+        raise DecodeError(
+            f"BitArray.array of shape {array.shape} cannot hold {num_bits} bits per shot"
+        )
+    return BitArray(array, num_bits)
+
+
+def _encode_circuit(circuit: QuantumCircuit) -> bytes:
+    buf = io.BytesIO()
+    qpy.dump(circuit, buf)
+    return buf.getvalue()
+
+
+def _decode_circuit(value: Any) -> QuantumCircuit:
+    if not isinstance(value, bytes):
+        raise DecodeError("QuantumCircuit must hold QPY bytes")
+    circuits = qpy.load(io.BytesIO(value))
+    if len(circuits) != 1 or not isinstance(circuits[0], QuantumCircuit):
+        raise DecodeError("QuantumCircuit must hold exactly one QPY circuit")
+    return circuits[0]
+
+
+def _decode_pauli_list(value: Any) -> PauliList:
+    f = _fields.fields(value, "PauliList", ("data",))
+    labels = _fields.sequence(f["data"], "PauliList.data")
+    if not all(isinstance(label, str) for label in labels):
+        raise DecodeError("PauliList.data must hold Pauli labels")
+    return PauliList(labels)
+
+
+def _register() -> None:
+    reg = REGISTRY.register
+    reg(PrimitiveResult, "PrimitiveResult",
+        encode=lambda r: {"pub_results": list(r), "metadata": r.metadata},
+        decode=_decode_primitive_result)
+    reg(PubResult, "PubResult", encode=_encode_pub_result,
+        decode=_pub_result_decoder(PubResult, "PubResult"))
+    reg(SamplerPubResult, "SamplerPubResult", encode=_encode_pub_result,
+        decode=_pub_result_decoder(SamplerPubResult, "SamplerPubResult"))
+    reg(DataBin, "DataBin", encode=_encode_data_bin, decode=_decode_data_bin)
+    reg(BitArray, "BitArray", encode=_encode_bit_array, decode=_decode_bit_array)
+    reg(QuantumCircuit, "QuantumCircuit", encode=_encode_circuit, decode=_decode_circuit)
+    reg(PauliList, "PauliList", encode=lambda p: {"data": p.to_labels()},
+        decode=_decode_pauli_list)
+
+
+_register()
