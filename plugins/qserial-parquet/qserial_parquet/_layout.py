@@ -1,0 +1,503 @@
+"""Trees to Parquet tables and back (the layout of docs/formats/parquet.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xxhash
+
+import qserial
+from qserial import DecodeError, IntegrityError, LimitExceededError, Node, QSerialError
+from qserial.formats import writer_versions
+
+from . import _treejson
+from ._format import FORMAT_VERSION
+from ._treejson import ColumnRef
+
+__all__ = ["write", "read"]
+
+# Key-value metadata keys (all JSON text).
+K_HEADER = b"qserial"
+K_TREE = b"qserial.tree"
+K_DIGEST = b"qserial.digest"
+K_PUB = "qserial.pub.{}"
+
+ROW_GROUP_ROWS = 1 << 20
+INDEX_CODEC = "lz4"  # index columns are runs of one value: lz4 shrinks them nearly for free
+DEFAULT_MAX_BYTES = 16 << 30
+_UINT_WIDTHS = (1, 2, 4, 8)
+
+
+def _hasher() -> Any:
+    return xxhash.xxh3_128()
+
+
+def _update(h: Any, data: Any) -> None:
+    # Length-prefixed, so moving bytes between two parts changes the digest.
+    view = memoryview(data).cast("B")
+    h.update(len(view).to_bytes(8, "little"))
+    h.update(view)
+
+
+# --------------------------------------------------------------------------- write
+
+
+def _registers(pub: Any, reserved: set[str]) -> list[tuple[str, dict]]:
+    """The BitArray fields of a pub result's DataBin that can become columns."""
+    if type(pub) is not Node or type(pub.value) is not dict:
+        return []
+    data = pub.value.get("data")
+    if type(data) is not Node or data.tag != "DataBin" or type(data.value) is not dict:
+        return []
+    fields = data.value.get("fields")
+    if type(fields) is not dict:
+        return []
+    found: list[tuple[str, dict]] = []
+    lead: tuple[int, ...] | None = None
+    for name, field in fields.items():
+        if type(field) is not Node or field.tag != "BitArray" or type(field.value) is not dict:
+            continue
+        value = field.value
+        array, num_bits = value.get("array"), value.get("num_bits")
+        if (set(value) != {"array", "num_bits"} or type(array) is not np.ndarray
+                or array.dtype != np.uint8 or array.ndim < 2 or type(num_bits) is not int
+                or num_bits < 1 or array.shape[-1] != (num_bits + 7) // 8
+                or name in reserved):
+            continue
+        # All of a pub's register columns share its rows: same shape up to the bytes.
+        if lead is None:
+            lead = array.shape[:-1]
+        elif array.shape[:-1] != lead:
+            continue
+        found.append((name, value))
+    return found
+
+
+def _column_type(num_bits: int, nbytes: int) -> tuple[str, int]:
+    if num_bits <= 64:
+        return "uint", next(w for w in _UINT_WIDTHS if w >= nbytes)
+    return "binary", nbytes
+
+
+def _arrow_type(kind: str, width: int) -> pa.DataType:
+    if kind == "uint":
+        return {1: pa.uint8(), 2: pa.uint16(), 4: pa.uint32(), 8: pa.uint64()}[width]
+    return pa.binary(width)
+
+
+def _to_column(array: np.ndarray, num_bits: int, kind: str, width: int
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return the column values of a packed BitArray array, and its padding bits if any.
+
+    The values are the big-endian shot bytes left-filled with zero bytes to
+    ``width``, without padding bits: for ``uint`` columns little-endian integers
+    whose binary form is the bitstring ``get_counts`` shows.
+    """
+    nbytes = array.shape[-1]
+    rows = array.reshape(-1, nbytes)
+    padding = None
+    spare = -num_bits % 8
+    if spare:
+        high = rows[:, 0] & ((0xFF << (8 - spare)) & 0xFF)
+        if high.any():
+            padding = high.reshape(array.shape[:-1])
+    if nbytes == width:
+        buf = np.ascontiguousarray(rows)
+        if padding is not None:
+            buf = buf.copy()
+    else:
+        buf = np.zeros((rows.shape[0], width), np.uint8)
+        buf[:, width - nbytes:] = rows
+    if padding is not None:
+        buf[:, width - nbytes] &= 0xFF >> spare
+    if kind == "uint":
+        # A byte swap, which also makes the copy the column owns.
+        return buf.view(f">u{width}").reshape(-1).astype(f"<u{width}"), padding
+    return buf, padding
+
+
+def _arrow_column(values: np.ndarray, kind: str, width: int) -> pa.Array:
+    n = values.shape[0]
+    return pa.Array.from_buffers(_arrow_type(kind, width), n, [None, pa.py_buffer(values)])
+
+
+def write(tree: Any, where: str | IO[bytes], *, compression: str = "none",
+          compression_level: int | None = None, shot_column: bool = False,
+          manifest: dict | None = None) -> None:
+    """Write ``tree`` as a qserial Parquet file to a path or a binary stream."""
+    index = ["pub", "param"] + (["shot"] if shot_column else [])
+    is_result = (type(tree) is Node and tree.tag == "PrimitiveResult"
+                 and type(tree.value) is dict and type(tree.value.get("pub_results")) is list)
+    pubs = tree.value["pub_results"] if is_result else []
+    rest = Node(tree.tag, {**tree.value, "pub_results": []}) if is_result else tree
+
+    # Pass 1: pick each pub's registers and the column each one goes to.
+    reserved = set(index)
+    chosen = [_registers(pub, reserved) for pub in pubs]
+    columns: dict[str, list[int]] = {}  # name -> [max num_bits, max nbytes]
+    for regs in chosen:
+        for name, value in regs:
+            col = columns.setdefault(name, [0, 0])
+            col[0] = max(col[0], value["num_bits"])
+            col[1] = max(col[1], value["array"].shape[-1])
+    kinds = {name: _column_type(*col) for name, col in columns.items()}
+    rows = [math.prod(regs[0][1]["array"].shape[:-1]) if regs else 0 for regs in chosen]
+    present = [{name for name, _value in regs} for regs in chosen]
+    nullable = {name: any(n and name not in have for n, have in zip(rows, present, strict=True))
+                for name in columns}
+
+    schema = pa.schema(
+        [pa.field(name, pa.uint32(), nullable=False) for name in index]
+        + [pa.field(name, _arrow_type(*kinds[name]), nullable=nullable[name])
+           for name in columns])
+    header = {
+        "format": "parquet",
+        "version": FORMAT_VERSION,
+        "writer": writer_versions(),
+        "index": index,
+        "columns": [[name, *kinds[name], nullable[name]] for name in columns],
+        "pubs": [[n, -(-n // ROW_GROUP_ROWS)] for n in rows] if is_result else None,
+        "row_group_rows": ROW_GROUP_ROWS,
+        "digest": "xxh3_128",
+    }
+    if manifest is not None:
+        header["manifest"] = manifest
+    header_json = json.dumps(header, separators=(",", ":")).encode("ascii")
+    rest_json = _treejson.encode(rest)
+    h = _hasher()
+    _update(h, header_json)
+    _update(h, rest_json)
+    meta = {K_HEADER: header_json, K_TREE: rest_json}
+    digests = {"tree": h.hexdigest(), "pubs": []}
+
+    codecs = {name: INDEX_CODEC for name in index}
+    codecs.update({name: compression for name in columns})
+    levels = None if compression_level is None else dict.fromkeys(columns, compression_level)
+    try:
+        writer = pq.ParquetWriter(
+            where, schema, compression=codecs, compression_level=levels,
+            use_dictionary=False, write_statistics=False, store_schema=False)
+    except (pa.ArrowException, ValueError, TypeError) as exc:
+        raise qserial.WriteError(f"cannot write Parquet: {exc}") from None
+    try:
+        with writer:
+            index_cache: dict[tuple[int, ...], list[np.ndarray]] = {}
+            for i, (pub, regs, n) in enumerate(zip(pubs, chosen, rows, strict=True)):
+                pub_tree, arrays = _split_pub(pub, regs, kinds)
+                pub_json = _treejson.encode(pub_tree)
+                h = _hasher()
+                for values in arrays.values():
+                    _update(h, values)
+                meta[K_PUB.format(i).encode()] = pub_json
+                # The pub's JSON and its shots apart: the JSON is checked before it is parsed.
+                digests["pubs"].append([xxhash.xxh3_128_hexdigest(pub_json), h.hexdigest()])
+                if n == 0:
+                    continue
+                lead = regs[0][1]["array"].shape[:-1]
+                if lead not in index_cache:
+                    params, shots = math.prod(lead[:-1]), lead[-1]
+                    index_cache.clear()
+                    index_cache[lead] = [
+                        np.repeat(np.arange(params, dtype=np.uint32), shots),
+                        np.tile(np.arange(shots, dtype=np.uint32), params) if shot_column
+                        else None]
+                param, shot = index_cache[lead]
+                cols = [pa.array(np.full(n, i, np.uint32)), pa.array(param)]
+                if shot_column:
+                    cols.append(pa.array(shot))
+                for name in columns:
+                    kind, width = kinds[name]
+                    values = arrays.get(name)
+                    cols.append(pa.nulls(n, _arrow_type(kind, width)) if values is None
+                                else _arrow_column(values, kind, width))
+                writer.write_table(pa.Table.from_arrays(cols, schema=schema),
+                                   row_group_size=ROW_GROUP_ROWS)
+            meta[K_DIGEST] = json.dumps(digests, separators=(",", ":")).encode("ascii")
+            writer.add_key_value_metadata(meta)
+    except pa.ArrowException as exc:
+        if isinstance(exc, OSError):
+            raise  # qserial.dump reports it as a WriteError
+        raise qserial.WriteError(f"cannot write Parquet: {exc}") from None
+
+
+def _split_pub(pub: Any, regs: list[tuple[str, dict]], kinds: dict[str, tuple[str, int]]
+               ) -> tuple[Any, dict[str, np.ndarray]]:
+    """Return the pub's tree with its registers replaced by column references."""
+    if not regs:
+        return pub, {}
+    arrays: dict[str, np.ndarray] = {}
+    data = pub.value["data"]
+    fields = dict(data.value["fields"])
+    for name, value in regs:
+        array = value["array"]
+        values, padding = _to_column(array, value["num_bits"], *kinds[name])
+        arrays[name] = values
+        ref = ColumnRef(name, array.shape, padding)
+        fields[name] = Node("BitArray", {"array": ref, "num_bits": value["num_bits"]})
+    new_data = Node(data.tag, {**data.value, "fields": fields})
+    return Node(pub.tag, {**pub.value, "data": new_data}), arrays
+
+
+# --------------------------------------------------------------------------- read
+
+
+def _json(meta: dict, key: bytes, what: str) -> Any:
+    raw = meta.get(key)
+    if raw is None:
+        raise DecodeError(f"the Parquet metadata has no {key.decode()!r} entry ({what})", "$")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise DecodeError(f"the {key.decode()!r} metadata is not valid JSON: {exc}", "$") from None
+
+
+def _check_version(header: Any) -> None:
+    if not isinstance(header, dict) or header.get("format") != "parquet":
+        raise DecodeError("the 'qserial' metadata does not describe a qserial Parquet file", "$")
+    version = header.get("version")
+    try:
+        major = int(str(version).split(".")[0])
+    except ValueError:
+        raise DecodeError(f"invalid format version {version!r}", "$") from None
+    if major > int(FORMAT_VERSION.split(".")[0]):
+        raise qserial.UnsupportedVersionError(
+            f"the file is qserial Parquet format version {version}; this qserial-parquet "
+            f"reads versions up to {FORMAT_VERSION}: upgrade qserial-parquet", "$")
+
+
+def _open(source: str | bytes | IO[bytes]) -> pq.ParquetFile:
+    src = pa.BufferReader(source) if isinstance(source, bytes) else source
+    return pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
+
+
+def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = True,
+         max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Read the tree of a qserial Parquet file (a path, or the whole file as bytes)."""
+    try:
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
+        try:
+            pf = _open(source)
+            meta = pf.metadata.metadata or {}
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            tail = source[-4:] if isinstance(source, bytes) else _tail(source)
+            if tail != b"PAR1":
+                raise qserial.TruncatedError(
+                    f"the Parquet file ends early or its footer is damaged: {exc}", "$") from None
+            raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
+        return _Reader(pf, meta, size, verify, max_bytes).read(pubs)
+    except QSerialError:
+        raise
+    except MemoryError:
+        raise LimitExceededError("the file declares more data than memory holds", "$") from None
+    except RecursionError:
+        raise LimitExceededError("the file nests too deeply", "$") from None
+    except Exception as exc:  # anything pyarrow or numpy raise on damaged input
+        raise DecodeError(f"damaged qserial Parquet file: {type(exc).__name__}: {exc}",
+                          "$") from None
+
+
+def _rows(column: pa.ChunkedArray, offset: int, n: int) -> pa.Array:
+    """Rows ``offset:offset + n`` of ``column``, without a copy when one chunk holds them."""
+    start = 0
+    for chunk in column.chunks:
+        if start <= offset and offset + n <= start + len(chunk):
+            return chunk.slice(offset - start, n)
+        start += len(chunk)
+    return column.slice(offset, n).combine_chunks()
+
+
+def _tail(path: str) -> bytes:
+    with open(path, "rb") as f:
+        f.seek(max(os.path.getsize(path) - 4, 0))
+        return f.read(4)
+
+
+def read_header(source: str | bytes | IO[bytes]) -> dict:
+    """Return the ``qserial`` header of a file (path, bytes or stream), not its data."""
+    try:
+        meta = _open(source).metadata.metadata or {}
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
+    header = _json(meta, K_HEADER, "the header")
+    if not isinstance(header, dict):
+        raise DecodeError("the 'qserial' metadata is not an object", "$")
+    return header
+
+
+class _Reader:
+    def __init__(self, pf: pq.ParquetFile, meta: dict, size: int, verify: bool,
+                 max_bytes: int) -> None:
+        self.pf, self.meta, self.size = pf, meta, size
+        self.verify, self.max_bytes = verify, max_bytes
+
+    def read(self, pubs: list[int] | None) -> Any:
+        meta = self.meta
+        if K_HEADER not in meta:
+            raise DecodeError("a Parquet file, but not one qserial wrote: no 'qserial' "
+                              "metadata entry", "$")
+        header_json, rest_json = meta[K_HEADER], meta.get(K_TREE, b"")
+        header = _json(meta, K_HEADER, "the header")
+        _check_version(header)
+        digests = _json(meta, K_DIGEST, "the digests") if self.verify else None
+        if self.verify:
+            h = _hasher()
+            _update(h, header_json)
+            _update(h, rest_json)
+            if not isinstance(digests, dict) or h.hexdigest() != digests.get("tree"):
+                raise IntegrityError("the digest of the header and tree does not match: the "
+                                     "file was altered or damaged", "$")
+        self._layout(header)
+        if K_TREE not in meta:
+            raise DecodeError("the Parquet metadata has no 'qserial.tree' entry", "$")
+        tree = _treejson.decode(rest_json, "$", None)
+        if self.pub_rows is None:
+            if pubs is not None:
+                raise DecodeError("pubs= needs a file holding a PrimitiveResult", "$")
+            return tree
+        if not (type(tree) is Node and tree.tag == "PrimitiveResult"
+                and type(tree.value) is dict and tree.value.get("pub_results") == []):
+            raise DecodeError("the header lists pubs but the tree is no PrimitiveResult", "$")
+        count = len(self.pub_rows)
+        if pubs is None:
+            selected = list(range(count))
+        else:
+            for i in pubs:
+                if not isinstance(i, int) or not -count <= i < count:
+                    raise qserial.PubIndexError(
+                        f"pub index {i!r} is out of range for {count} pubs")
+            selected = [i % count for i in pubs]
+        if self.verify and (not isinstance(digests.get("pubs"), list)
+                            or len(digests["pubs"]) != count):
+            raise IntegrityError("the digest list does not match the number of pubs", "$")
+        table = self._read_rows(selected)
+        out = [self._pub(i, table, digests) for i in selected]
+        return Node(tree.tag, {**tree.value, "pub_results": out})
+
+    def _layout(self, header: dict) -> None:
+        """Check the header against the file's schema and row groups."""
+        index, columns = header.get("index"), header.get("columns")
+        if (not isinstance(index, list) or not isinstance(columns, list)
+                or not all(isinstance(c, list) and len(c) == 4 for c in columns)):
+            raise DecodeError("the header's index and columns are malformed", "$")
+        self.kinds: dict[str, tuple[str, int]] = {}
+        expected = [(name, pa.uint32()) for name in index]
+        for name, kind, width, _nullable in columns:
+            if kind not in ("uint", "binary") or type(width) is not int or not (
+                    width in _UINT_WIDTHS if kind == "uint" else width > 0):
+                raise DecodeError(f"invalid column description for {name!r}", "$")
+            self.kinds[name] = (kind, width)
+            expected.append((name, _arrow_type(kind, width)))
+        self.schema = self.pf.schema_arrow
+        if [(f.name, f.type) for f in self.schema] != expected:
+            raise IntegrityError("the Parquet schema does not match the qserial header", "$")
+        pubs, step = header.get("pubs"), header.get("row_group_rows")
+        self.pub_rows: list[int] | None = None
+        if pubs is None:
+            return
+        if not isinstance(pubs, list) or type(step) is not int or step < 1:
+            raise DecodeError("the header's pub list is malformed", "$")
+        group, self.pub_groups, self.pub_rows = 0, [], []
+        for i, entry in enumerate(pubs):
+            if (not isinstance(entry, list) or len(entry) != 2
+                    or not all(type(v) is int and v >= 0 for v in entry)
+                    or entry[1] != -(-entry[0] // step)):
+                raise DecodeError(f"malformed row count of pub {i}", "$")
+            self.pub_groups.append(range(group, group + entry[1]))
+            self.pub_rows.append(entry[0])
+            group += entry[1]
+        # Row counts are checked for the row groups actually read (in _read_rows).
+        if group != self.pf.metadata.num_row_groups:
+            raise IntegrityError(f"the file has {self.pf.metadata.num_row_groups} row groups, "
+                                 f"its pubs {group}", "$")
+
+    def _read_rows(self, selected: list[int]) -> tuple[pa.Table, dict[int, int]] | None:
+        groups, offsets, seen = [], {}, 0
+        for i in dict.fromkeys(selected):
+            offsets[i] = seen
+            groups.extend(self.pub_groups[i])
+            seen += self.pub_rows[i]
+        if not groups or not self.kinds:
+            return None
+        # Refuse declared sizes the file cannot hold before pyarrow allocates them.
+        need = seen * sum(width for _kind, width in self.kinds.values())
+        if need > self.max_bytes:
+            raise LimitExceededError(
+                f"the selected pubs would decode to {need} bytes, over max_bytes="
+                f"{self.max_bytes}", "$")
+        md = self.pf.metadata
+        first = len(self.schema) - len(self.kinds)
+        for i in offsets:
+            rgs = [md.row_group(g) for g in self.pub_groups[i]]
+            if sum(rg.num_rows for rg in rgs) != self.pub_rows[i]:
+                raise IntegrityError(f"the row groups do not match pub {i}'s "
+                                     f"{self.pub_rows[i]} rows", "$")
+            for rg in rgs:
+                for j in range(len(self.kinds)):
+                    col = rg.column(first + j)
+                    if (col.compression == "UNCOMPRESSED"
+                            and col.total_uncompressed_size > self.size):
+                        raise DecodeError(f"pub {i}'s row group declares more bytes than "
+                                          "the file holds", "$")
+        table = self.pf.read_row_groups(groups, columns=list(self.kinds), use_threads=False)
+        return table, offsets
+
+    def _pub(self, i: int, table: Any, digests: Any) -> Any:
+        path = f"$.pub_results[{i}]"
+        raw = self.meta.get(K_PUB.format(i).encode())
+        if raw is None:
+            raise DecodeError(f"the Parquet metadata has no entry for pub {i}", path)
+        n = self.pub_rows[i]
+        arrays: list[np.ndarray] = []
+
+        def column(name: str, shape: tuple[int, ...], padding: Any, where: str) -> np.ndarray:
+            if name not in self.kinds or len(shape) < 2:
+                raise DecodeError(f"column reference to unknown register {name!r}", where)
+            kind, width = self.kinds[name]
+            nbytes = shape[-1]
+            if math.prod(shape[:-1]) != n or not 0 < nbytes <= width:
+                raise DecodeError(f"register {name!r} of shape {shape} does not fit pub "
+                                  f"{i}'s {n} rows of {width}-byte values", where)
+            if n == 0:
+                arrays.append(np.empty(0, np.uint8))
+                return np.empty(shape, np.uint8)
+            tbl, offsets = table
+            chunk = _rows(tbl.column(name), offsets[i], n)
+            if chunk.null_count:
+                raise DecodeError(f"register {name!r} has missing values", where)
+            if kind == "uint":
+                values = chunk.to_numpy(zero_copy_only=True)
+                arrays.append(values)
+                # The byte swap makes a new, writable array.
+                buf = values.astype(f">u{width}").view(np.uint8).reshape(n, width)
+                out = buf if nbytes == width else np.ascontiguousarray(buf[:, width - nbytes:])
+            else:
+                buf = np.frombuffer(chunk.buffers()[1], np.uint8, n * width,
+                                    chunk.offset * width).reshape(n, width)
+                arrays.append(buf)
+                out = np.array(buf[:, width - nbytes:])  # pyarrow's memory is read-only
+            if padding is not None:
+                if padding.dtype != np.uint8 or padding.shape != shape[:-1]:
+                    raise DecodeError("padding bits of the wrong shape", where)
+                out[:, 0] |= padding.reshape(-1)
+            return out.reshape(shape)
+
+        expected = digests["pubs"][i] if self.verify else None
+        if self.verify and (not isinstance(expected, list) or len(expected) != 2
+                            or xxhash.xxh3_128_hexdigest(raw) != expected[0]):
+            raise IntegrityError(f"the digest of pub {i}'s tree does not match: the file was "
+                                 "altered or damaged", path)
+        tree = _treejson.decode(raw, path, column)
+        if self.verify:
+            h = _hasher()
+            for values in arrays:
+                _update(h, values)
+            if h.hexdigest() != expected[1]:
+                raise IntegrityError(f"the digest of pub {i}'s shots does not match: the file "
+                                     "was altered or damaged", path)
+        return tree

@@ -1,0 +1,214 @@
+"""The part of a tree that is not a bit register, as JSON text.
+
+Plain JSON values stand for themselves; everything JSON cannot say exactly is a
+one-member object whose key starts with ``$`` (see docs/formats/parquet.md):
+
+``{"$node": [tag, value]}``, ``{"$bytes": base64}``, ``{"$int": "0x..."}`` for ints
+outside the signed 64-bit range, ``{"$float": "7ff8000000000000"}`` (IEEE bits) for
+NaN and infinities, ``{"$array": [descr, shape, base64]}`` for numpy arrays,
+``{"$column": [name, shape, padding]}`` for a bit register stored in a column, and
+``{"$map": {...}}`` for a dict that would otherwise look like one of these.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import qserial
+from qserial import DecodeError, ForbiddenTypeError, LimitExceededError, Node
+
+__all__ = ["encode", "decode", "ColumnRef"]
+
+_INT64 = 1 << 63
+_PLAIN = (type(None), bool, str)
+
+
+class ColumnRef:
+    """A ``BitArray.array`` kept in a Parquet column instead of the JSON text."""
+
+    __slots__ = ("name", "padding", "shape")
+
+    def __init__(self, name: str, shape: tuple[int, ...], padding: np.ndarray | None) -> None:
+        self.name = name
+        self.shape = shape
+        self.padding = padding
+
+
+def _lower(x: Any) -> Any:
+    t = type(x)
+    if t in _PLAIN:
+        return x
+    if t is int:
+        return x if -_INT64 <= x < _INT64 else {"$int": hex(x)}
+    if t is float:
+        return x if math.isfinite(x) else {"$float": struct.pack(">d", x).hex()}
+    if t is list:
+        return [_lower(v) for v in x]
+    if t is dict:
+        out = {k: _lower(v) for k, v in x.items()}
+        if len(out) == 1 and next(iter(out)).startswith("$"):
+            return {"$map": out}
+        return out
+    if t is Node:
+        return {"$node": [x.tag, _lower(x.value)]}
+    if t is np.ndarray:
+        return {"$array": _lower_array(x)}
+    if t is bytes:
+        return {"$bytes": base64.b64encode(x).decode("ascii")}
+    if t is ColumnRef:
+        pad = None if x.padding is None else _lower_array(x.padding)
+        return {"$column": [x.name, list(x.shape), pad]}
+    raise qserial.UnsupportedTypeError(f"not a tree value: {t.__name__}")
+
+
+def _lower_array(a: np.ndarray) -> list:
+    if a.dtype.hasobject:
+        raise qserial.UnsupportedTypeError(f"numpy arrays of dtype {a.dtype} cannot be stored")
+    data = np.ascontiguousarray(a).tobytes()
+    descr = np.lib.format.dtype_to_descr(a.dtype)
+    return [descr, list(a.shape), base64.b64encode(data).decode("ascii")]
+
+
+def encode(tree: Any) -> bytes:
+    """Return ``tree`` (which may hold :class:`ColumnRef`) as JSON bytes."""
+    try:
+        return json.dumps(_lower(tree), separators=(",", ":"), allow_nan=False).encode("ascii")
+    except RecursionError:
+        raise LimitExceededError("object nests too deeply to store") from None
+
+
+def _tuples(descr: Any) -> Any:
+    # JSON turned the structured dtype's field tuples into lists; numpy wants tuples.
+    if isinstance(descr, list):
+        return [tuple(_tuples(f) if isinstance(f, list) else f for f in field)
+                if isinstance(field, list) else field for field in descr]
+    return descr
+
+
+def _shape(value: Any, path: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(type(n) is int and n >= 0 for n in value):
+        raise DecodeError("an array shape must be a list of non-negative integers", path)
+    return tuple(value)
+
+
+def _raise_array(value: Any, path: str) -> np.ndarray:
+    if not isinstance(value, list) or len(value) != 3 or not isinstance(value[2], str):
+        raise DecodeError("$array must be [descr, shape, base64]", path)
+    descr, shape = _tuples(value[0]), _shape(value[1], path)
+    try:
+        dtype = np.lib.format.descr_to_dtype(descr)
+    except Exception as exc:
+        raise DecodeError(f"invalid array dtype {value[0]!r}: {exc}", path) from None
+    if dtype.hasobject:
+        raise ForbiddenTypeError(f"arrays of dtype {dtype} hold Python objects", path)
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    # Check the declared size against the payload before decoding or allocating anything.
+    if nbytes != len(value[2]) // 4 * 3 - value[2][-2:].count("="):
+        raise DecodeError(
+            f"array of shape {shape} and dtype {dtype} needs {nbytes} bytes, the file "
+            f"holds {len(value[2]) // 4 * 3 - value[2][-2:].count('=')}", path)
+    try:
+        data = base64.b64decode(value[2], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"invalid base64 array data: {exc}", path) from None
+    if dtype.itemsize == 0:
+        return np.empty(shape, dtype)
+    return np.frombuffer(bytearray(data), dtype=dtype, count=count).reshape(shape)
+
+
+def _raise_int(value: Any, path: str) -> int:
+    if not isinstance(value, str) or len(value) > 1_000_000:
+        raise DecodeError("$int must be a hexadecimal string", path)
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise DecodeError(f"invalid $int {value[:40]!r}", path) from None
+
+
+def _raise_float(value: Any, path: str) -> float:
+    try:
+        return struct.unpack(">d", bytes.fromhex(value))[0]
+    except (TypeError, ValueError, struct.error):
+        raise DecodeError(f"invalid $float {value!r}", path) from None
+
+
+def decode(
+    data: bytes, path: str, column: Callable[[str, tuple[int, ...], Any, str], np.ndarray] | None
+) -> Any:
+    """Parse JSON bytes written by :func:`encode` back into a tree.
+
+    Parameters
+    ----------
+    data
+        The JSON text.
+    path
+        Where this text sits in the document (``$`` or ``$.pub_results[3]``).
+    column
+        Called as ``column(name, shape, padding, path)`` for each ``$column``
+        reference; ``None`` when the text must not hold any.
+    """
+    try:
+        doc = json.loads(data)
+    except RecursionError:
+        raise LimitExceededError("document nests too deeply", path) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"invalid JSON text: {exc}", path) from None
+
+    def dec(x: Any, where: str) -> Any:
+        t = type(x)
+        if t in _PLAIN or t is float:
+            return x
+        if t is int:
+            if not -_INT64 <= x < _INT64:
+                raise DecodeError("a large integer must be stored as $int", where)
+            return x
+        if t is list:
+            return [dec(v, f"{where}[{i}]") for i, v in enumerate(x)]
+        if len(x) == 1:
+            key, value = next(iter(x.items()))
+            if key.startswith("$"):
+                return special(key, value, where)
+        return {k: dec(v, f"{where}.{k}") for k, v in x.items()}
+
+    def special(key: str, value: Any, where: str) -> Any:
+        if key == "$node":
+            if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
+                raise DecodeError("$node must be [tag, value]", where)
+            return Node(value[0], dec(value[1], where))
+        if key == "$array":
+            return _raise_array(value, where)
+        if key == "$bytes":
+            if not isinstance(value, str):
+                raise DecodeError("$bytes must be a base64 string", where)
+            try:
+                return base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise DecodeError(f"invalid base64: {exc}", where) from None
+        if key == "$int":
+            return _raise_int(value, where)
+        if key == "$float":
+            return _raise_float(value, where)
+        if key == "$map":
+            if not isinstance(value, dict):
+                raise DecodeError("$map must hold an object", where)
+            return {k: dec(v, f"{where}.{k}") for k, v in value.items()}
+        if key == "$column" and column is not None:
+            if not isinstance(value, list) or len(value) != 3 or not isinstance(value[0], str):
+                raise DecodeError("$column must be [name, shape, padding]", where)
+            pad = None if value[2] is None else _raise_array(value[2], where + ".padding")
+            return column(value[0], _shape(value[1], where), pad, where)
+        raise DecodeError(f"unknown marker {key!r}", where)
+
+    try:
+        return dec(doc, path)
+    except RecursionError:
+        raise LimitExceededError("document nests too deeply", path) from None
