@@ -1,0 +1,130 @@
+"""HDF5 format for qserial: plain HDF5 files that h5py and HDFView open directly.
+
+Install the distribution and the format is available to :func:`qserial.dump` and
+:func:`qserial.load` as ``format="hdf5"`` or through the ``.h5``/``.hdf5`` suffixes.
+The layout is described in docs/formats/hdf5.md. h5py is imported on first use only,
+since every installed format class is loaded to recognise files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import IO, Any
+
+from qserial import Format
+
+__all__ = ["HDF5Format"]
+__version__ = "1.0.0"
+
+_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+class HDF5Format(Format):
+    """qserial's HDF5 format: a group per pub, arrays as contiguous datasets.
+
+    Write options: ``manifest`` (a JSON-able dict stored in the header).
+    Load options: ``verify`` (default True: check the xxh3 digests of every part read;
+    False skips them for trusted data) and ``pubs`` (read only these pubs of a stored
+    ``PrimitiveResult``).
+    """
+
+    name = "hdf5"
+    suffixes = (".h5", ".hdf5")
+    version = "1.0"
+    supports_partial = True
+    supports_manifest = True
+
+    def sniff(self, head: bytes) -> bool:
+        """HDF5's signature at offset 0 (the position qserial writes it at)."""
+        return head[:8] == _SIGNATURE
+
+    def dump(self, tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
+             **options: Any) -> None:
+        """Write ``tree`` to a binary stream, with an optional JSON ``manifest``."""
+        _no_options(options)
+        from . import _io
+
+        _io.dump_stream(tree, stream, manifest)
+
+    def dump_path(self, tree: Any, path: str, *, manifest: dict | None = None,
+                  **options: Any) -> None:
+        """Write ``tree`` to a new file at ``path``."""
+        _no_options(options)
+        from . import _io
+
+        _io.write_checked(tree, os.fspath(path), manifest)
+
+    def load(self, stream: IO[bytes], *, verify: bool = True, pubs: list[int] | None = None,
+             **options: Any) -> Any:
+        """Read a tree from a binary stream (see the class docstring for the options)."""
+        _no_options(options)
+        from . import _io
+
+        stream, size = _checked_stream(stream)
+        return _io.read(stream, size, verify=verify, pubs=pubs)
+
+    def load_path(self, path: str, *, verify: bool = True, pubs: list[int] | None = None,
+                  **options: Any) -> Any:
+        """Read a tree from the file at ``path``."""
+        _no_options(options)
+        from . import _io
+
+        path = os.fspath(path)
+        return _io.read(path, _checked_path(path), verify=verify, pubs=pubs)
+
+    def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
+        """The file's format, layout version, writer versions and manifest (if any).
+
+        Only root attributes are read, and checked against their digest.
+
+        Returns
+        -------
+        dict
+            ``{"format": "hdf5", "version": "1.0", "writer": {"qserial": ..., ...}}``
+            and ``"manifest"`` when the file holds one.
+        """
+        from . import _io
+
+        stream, size = _checked_stream(stream)
+        return _io.read_header(stream, size)
+
+    def read_header_path(self, path: str) -> dict[str, Any]:
+        """:meth:`read_header` of the file at ``path``."""
+        from . import _io
+
+        path = os.fspath(path)
+        return _io.read_header(path, _checked_path(path))
+
+
+def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int]:
+    """A seekable stream positioned at the file's start, and the file's size."""
+    from . import _io
+
+    seekable = False
+    try:
+        seekable = stream.seekable() and stream.tell() == 0
+    except (AttributeError, OSError, ValueError):
+        pass
+    if not seekable:
+        stream = io.BytesIO(stream.read())
+    size = _io.file_size_of(stream)
+    head = stream.read(48)
+    stream.seek(0)
+    _io.check_superblock(head, size)
+    return stream, size
+
+
+def _checked_path(path: str) -> int:
+    from . import _io
+
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(48)
+    _io.check_superblock(head, size)
+    return size
+
+
+def _no_options(options: dict[str, Any]) -> None:
+    if options:
+        raise TypeError(f"unknown hdf5 option(s): {', '.join(sorted(options))}")

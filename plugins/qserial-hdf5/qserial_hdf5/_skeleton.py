@@ -1,0 +1,369 @@
+"""The tree's structure as JSON text, with arrays moved out to HDF5 datasets.
+
+Every tree kind maps to plain JSON except a few, which become one-key-first objects
+whose first key starts with ``$`` (plain dicts never have such a key: a dict that does
+is stored as pairs):
+
+===========================  ===============================================
+tree value                   JSON
+===========================  ===============================================
+None, bool, str, list        themselves
+int within 64 bits           a number
+other int                    ``{"$i": "<hex>"}``
+finite float                 a number (always with ``.`` or ``e``)
+NaN, inf, -inf               ``{"$f": "<16 hex digits of the IEEE bits>"}``
+bytes                        ``{"$b": "<base64>"}``
+dict with a ``$`` key        ``{"$d": [[key, value], ...]}``
+Node(tag, value)             ``{"$t": tag, "v": value}``
+ndarray                      ``{"$a": dataset, "dtype": ..., "shape": [...],
+                             "raw": bool, "at": file offset of its bytes or null}``
+numpy scalar (npscalar)      ``{"$a": null, "dtype": ..., "shape": [], "raw": bool,
+                             "data": "<base64>"}``
+===========================  ===============================================
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import struct
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from qserial import (
+    DecodeError,
+    LimitExceededError,
+    Node,
+    QSerialError,
+    UnsupportedTypeError,
+)
+
+__all__ = ["array_bytes", "decode", "dtype_from_json", "dtype_to_json", "dumps_json", "encode",
+           "loads_json", "storage_dtype"]
+
+_INT64 = 1 << 63
+# Keys that say nothing about an array, skipped when naming its dataset.
+_ANON_KEYS = frozenset({"array", "fields"})
+
+
+def _key_segment(key: str) -> str:
+    return "." + key if key.isidentifier() else f"[{key!r}]"
+
+
+def dtype_to_json(dt: np.dtype) -> Any:
+    """Describe ``dt`` exactly, structured and sub-array dtypes included."""
+    if dt.fields is not None:
+        names = list(dt.names or ())
+        return {
+            "names": names,
+            "formats": [dtype_to_json(dt.fields[n][0]) for n in names],
+            "offsets": [int(dt.fields[n][1]) for n in names],
+            "itemsize": dt.itemsize,
+        }
+    if dt.subdtype is not None:
+        base, shape = dt.subdtype
+        return {"base": dtype_to_json(base), "shape": list(shape)}
+    return dt.str
+
+
+def dtype_from_json(desc: Any) -> np.dtype:
+    """Rebuild a dtype from :func:`dtype_to_json`; refuses object dtypes."""
+    if isinstance(desc, str):
+        dt = _DTYPES.get(desc)
+        if dt is None:
+            dt = _simple_dtype(desc)
+            if len(_DTYPES) < 256:
+                _DTYPES[desc] = dt
+        return dt
+    try:
+        if isinstance(desc, dict) and "names" in desc:
+            names, formats = desc["names"], desc["formats"]
+            if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+                raise DecodeError("structured dtype names must be strings")
+            if not isinstance(formats, list) or len(formats) != len(names):
+                raise DecodeError("structured dtype needs one format per name")
+            dt = np.dtype({
+                "names": names,
+                "formats": [dtype_from_json(f) for f in formats],
+                "offsets": [_small_int(o) for o in desc["offsets"]],
+                "itemsize": _small_int(desc["itemsize"]),
+            })
+        elif isinstance(desc, dict) and "base" in desc:
+            shape = tuple(_small_int(n) for n in desc["shape"])
+            dt = np.dtype((dtype_from_json(desc["base"]), shape))
+        else:
+            raise DecodeError(f"invalid dtype description {desc!r:.80}")
+    except QSerialError:
+        raise
+    except Exception as exc:  # numpy raises TypeError/ValueError/KeyError for bad text
+        raise DecodeError(f"invalid dtype {desc!r:.80}: {exc}") from None
+    if dt.hasobject:
+        raise DecodeError(f"dtype {dt} holds Python objects; refused")
+    return dt
+
+
+_DTYPES: dict[str, np.dtype] = {}
+
+
+def _simple_dtype(desc: str) -> np.dtype:
+    try:
+        dt = np.dtype(desc)
+    except Exception as exc:  # numpy raises TypeError/ValueError for bad text
+        raise DecodeError(f"invalid dtype {desc!r:.80}: {exc}") from None
+    if dt.hasobject or dt.fields is not None or dt.subdtype is not None:
+        raise DecodeError(f"dtype {desc!r:.80} is not a plain dtype; refused")
+    return dt
+
+
+def _small_int(v: Any) -> int:
+    if type(v) is not int or not 0 <= v < _INT64:
+        raise DecodeError(f"expected a non-negative integer, got {v!r:.40}")
+    return v
+
+
+def storage_dtype(dt: np.dtype) -> np.dtype | None:
+    """The dtype a dataset holds ``dt`` as natively, or None to store its raw bytes.
+
+    Numbers HDF5 and h5py map one-to-one (any byte order for integers and floats,
+    native order for complex) are stored as themselves, so other readers see them as
+    numbers; everything else (bool, strings, datetimes, structured) as raw bytes.
+    """
+    kind, size = dt.kind, dt.itemsize
+    if dt.fields is not None or dt.subdtype is not None:
+        return None
+    if (kind in "iu" and size in (1, 2, 4, 8)) or (kind == "f" and size in (2, 4, 8)):
+        return dt
+    if kind == "c" and size in (8, 16) and dt.isnative:
+        return dt
+    return None
+
+
+def encode(tree: Any,
+           add_array: Callable[[np.ndarray, str, dict], tuple[str, int | None]]) -> Any:
+    """Return the JSON-ready skeleton of ``tree``.
+
+    ``add_array(array, name_hint, attrs)`` stores an array as a dataset and returns the
+    dataset name and the file offset of its bytes (None when it has none); numpy scalars
+    (``npscalar`` nodes) are inlined.
+    """
+
+    def enc(x: Any, hint: str, attrs: dict | None = None) -> Any:
+        t = type(x)
+        if x is None or t is bool or t is str:
+            return x
+        if t is int:
+            return x if -_INT64 <= x < _INT64 else {"$i": format(x, "x")}
+        if t is float:
+            if math.isfinite(x):
+                return x
+            return {"$f": struct.pack(">d", x).hex()}
+        if t is bytes:
+            return {"$b": base64.b64encode(x).decode("ascii")}
+        if t is list:
+            return [enc(v, hint if i == 0 else f"{hint}_{i}") for i, v in enumerate(x)]
+        if t is dict:
+            if any(k[:1] == "$" for k in x):
+                return {"$d": [[k, enc(v, _hint(k, hint))] for k, v in x.items()]}
+            return {k: enc(v, _hint(k, hint), attrs if k == "array" else None)
+                    for k, v in x.items()}
+        if t is Node:
+            value = x.value
+            if x.tag == "npscalar" and type(value) is np.ndarray and value.ndim == 0:
+                # numpy scalars stay in the structure: a dataset each would cost more
+                # than the value.
+                return {"$t": x.tag, "v": _inline(value)}
+            if (x.tag == "BitArray" and type(value) is dict
+                    and type(value.get("num_bits")) is int
+                    and -_INT64 <= value["num_bits"] < _INT64):
+                # Readers without qserial find num_bits next to the packed bytes.
+                return {"$t": x.tag, "v": enc(value, hint, {"num_bits": value["num_bits"]})}
+            return {"$t": x.tag, "v": enc(value, hint)}
+        if t is np.ndarray:
+            name, offset = add_array(x, hint, attrs or {})
+            return {"$a": name, "dtype": dtype_to_json(x.dtype), "shape": list(x.shape),
+                    "raw": storage_dtype(x.dtype) is None or x.ndim > 31, "at": offset}
+        raise UnsupportedTypeError(f"a tree cannot hold {t.__name__}; convert the value "
+                                   "with qserial.to_tree first")
+
+    return enc(tree, "")
+
+
+def _inline(x: np.ndarray) -> dict:
+    return {"$a": None, "dtype": dtype_to_json(x.dtype), "shape": [],
+            "raw": storage_dtype(x.dtype) is None,
+            "data": base64.b64encode(x.tobytes()).decode("ascii")}
+
+
+def _hint(key: str, parent: str) -> str:
+    return parent if key in _ANON_KEYS else key
+
+
+def decode(skel: Any,
+           read_array: Callable[[str, np.dtype, tuple, bool, int | None], np.ndarray]) -> Any:
+    """Rebuild the tree from a skeleton; ``read_array(name, dtype, shape, raw, at)`` reads one.
+
+    Raises
+    ------
+    DecodeError
+        On anything :func:`encode` does not write; the error's path says where.
+    """
+
+    def dec(x: Any) -> Any:
+        t = type(x)
+        if t is list:
+            out = []
+            for i, v in enumerate(x):
+                try:
+                    out.append(dec(v))
+                except QSerialError as e:
+                    e._prepend(f"[{i}]")
+                    raise
+            return out
+        if t is dict:
+            if not x:
+                return {}
+            first = next(iter(x))
+            if first[:1] != "$":
+                res = {}
+                for k, v in x.items():
+                    try:
+                        res[k] = dec(v)
+                    except QSerialError as e:
+                        e._prepend(_key_segment(k))
+                        raise
+                return res
+            return _special(first, x)
+        if t is float or t is int or t is str or t is bool or x is None:
+            return x
+        raise DecodeError(f"unexpected {t.__name__} in the structure")
+
+    def _special(first: str, x: dict) -> Any:
+        v = x[first]
+        if first == "$t":
+            if len(x) != 2 or not isinstance(v, str) or "v" not in x:
+                raise DecodeError("malformed tagged value")
+            try:
+                return Node(v, dec(x["v"]))
+            except QSerialError:
+                raise
+        if first == "$a":
+            return _array(x)
+        if len(x) != 1:
+            raise DecodeError(f"malformed {first} value")
+        if first == "$b":
+            if not isinstance(v, str):
+                raise DecodeError("bytes must be base64 text")
+            try:
+                return base64.b64decode(v, validate=True)
+            except (binascii.Error, ValueError):
+                raise DecodeError("invalid base64 in bytes") from None
+        if first == "$i":
+            if not isinstance(v, str) or not v or len(v) > 1_000_000:
+                raise DecodeError("invalid big integer")
+            try:
+                return int(v, 16)
+            except ValueError:
+                raise DecodeError("invalid big integer") from None
+        if first == "$f":
+            if not isinstance(v, str) or len(v) != 16:
+                raise DecodeError("invalid special float")
+            try:
+                return struct.unpack(">d", bytes.fromhex(v))[0]
+            except ValueError:
+                raise DecodeError("invalid special float") from None
+        if first == "$d":
+            if not isinstance(v, list):
+                raise DecodeError("malformed dict")
+            res = {}
+            for pair in v:
+                if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                    raise DecodeError("malformed dict entry")
+                try:
+                    res[pair[0]] = dec(pair[1])
+                except QSerialError as e:
+                    e._prepend(_key_segment(pair[0]))
+                    raise
+            return res
+        raise DecodeError(f"unknown structure marker {first!r:.40}")
+
+    def _array(x: dict) -> np.ndarray:
+        dt = dtype_from_json(x.get("dtype"))
+        shape = x.get("shape")
+        raw = x.get("raw")
+        if not isinstance(shape, list) or type(raw) is not bool:
+            raise DecodeError("malformed array description")
+        shape = tuple(_small_int(n) for n in shape)
+        name = x["$a"]
+        if name is None:
+            data = x.get("data")
+            if shape != () or not isinstance(data, str):
+                raise DecodeError("malformed inline array")
+            try:
+                buf = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise DecodeError("invalid base64 in an array") from None
+            if len(buf) != dt.itemsize:
+                raise DecodeError(f"inline array holds {len(buf)} bytes, its dtype {dt} needs "
+                                  f"{dt.itemsize}")
+            if not dt.itemsize:
+                return np.empty((), dt)
+            return np.frombuffer(buf, dtype=dt).reshape(()).copy()
+        at = x.get("at")
+        if not isinstance(name, str) or len(x) != 5 or not (at is None or type(at) is int):
+            raise DecodeError("malformed array reference")
+        return read_array(name, dt, shape, raw, at)
+
+    return dec(skel)
+
+
+def array_bytes(skel: Any, align: int) -> int:
+    """Bytes the arrays a skeleton refers to need, each rounded up to ``align``.
+
+    Malformed descriptions count as nothing here; :func:`decode` reports them.
+    """
+    total = 0
+    stack = [skel]
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t is list:
+            stack.extend(x)
+        elif t is dict:
+            if x and next(iter(x)) == "$a":
+                if type(x["$a"]) is str:
+                    try:
+                        count = 1
+                        for n in x["shape"]:
+                            count *= _small_int(n)
+                        nbytes = count * dtype_from_json(x["dtype"]).itemsize
+                    except (QSerialError, TypeError, KeyError):
+                        continue
+                    total += -(-nbytes // align) * align
+            else:
+                stack.extend(x.values())
+    return total
+
+
+def dumps_json(skel: Any) -> bytes:
+    """Compact ASCII JSON; strict, so no NaN or Infinity literals can slip in."""
+    return json.dumps(skel, separators=(",", ":"), allow_nan=False).encode("ascii")
+
+
+def _no_constants(name: str) -> Any:
+    raise DecodeError(f"non-standard JSON constant {name}")
+
+
+def loads_json(data: bytes, where: str) -> Any:
+    """Parse skeleton text, turning every failure into a :class:`DecodeError`."""
+    try:
+        return json.loads(data, parse_constant=_no_constants)
+    except QSerialError:
+        raise
+    except RecursionError:
+        raise LimitExceededError(f"{where} nests too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"{where} is not valid JSON: {exc}") from None
