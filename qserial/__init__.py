@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from . import types as _types  # noqa: F401  (registers Python and numpy values)
 from ._version import __version__
-from .api import dump, dump_tree, dumps, formats, load, load_tree, loads
+from .api import dump, dump_tree, dumps, formats, load, load_tree, loads, read_header
+from .archive import Archive, ArchivedJob
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
@@ -17,15 +18,19 @@ from .errors import (
     FormatNotInstalledError,
     IntegrityError,
     LimitExceededError,
+    PubIndexError,
     QSerialError,
     TruncatedError,
     UnknownFormatError,
     UnknownTagError,
+    UnsupportedFeatureError,
     UnsupportedTypeError,
     UnsupportedVersionError,
     WriteError,
+    path_segment,
 )
 from .formats import Format
+from .provenance import provenance
 from .registry import REGISTRY, TypeEntry, register_type
 from .tree import Node, UnknownObject
 
@@ -38,6 +43,10 @@ __all__ = [
     "formats",
     "dump_tree",
     "load_tree",
+    "read_header",
+    "provenance",
+    "Archive",
+    "ArchivedJob",
     "to_tree",
     "from_tree",
     "register_type",
@@ -58,4 +67,7 @@ __all__ = [
     "UnsupportedVersionError",
     "LimitExceededError",
     "WriteError",
+    "PubIndexError",
+    "path_segment",
+    "UnsupportedFeatureError",
 ]

@@ -12,6 +12,7 @@ from .errors import (
     QSerialError,
     UnknownTagError,
     UnsupportedTypeError,
+    path_segment,
 )
 from .registry import REGISTRY, TypeRegistry
 from .tree import Node, UnknownObject
@@ -21,11 +22,8 @@ __all__ = ["to_tree", "from_tree", "key_segment"]
 _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 
 
-def key_segment(key: object) -> str:
-    """Path segment for a mapping key: ``.name`` for identifiers, ``[...]`` otherwise."""
-    if isinstance(key, str) and key.isidentifier():
-        return "." + key
-    return f"[{key!r}]"
+# Kept under its first name for the modules that walk trees.
+key_segment = path_segment
 
 
 def _check_array(arr: np.ndarray) -> None:

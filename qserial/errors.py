@@ -9,6 +9,7 @@ it, so a user can find the bad part of a file without a debugger.
 from __future__ import annotations
 
 __all__ = [
+    "path_segment",
     "QSerialError",
     "UnknownFormatError",
     "FormatNotInstalledError",
@@ -21,7 +22,22 @@ __all__ = [
     "UnsupportedVersionError",
     "LimitExceededError",
     "WriteError",
+    "UnsupportedFeatureError",
+    "PubIndexError",
 ]
+
+
+def path_segment(key: object) -> str:
+    """Path segment for a key: ``.name`` for identifiers, ``[...]`` otherwise.
+
+    Examples
+    --------
+    >>> path_segment("meas"), path_segment(3), path_segment("two words")
+    ('.meas', '[3]', "['two words']")
+    """
+    if isinstance(key, str) and key.isidentifier():
+        return "." + key
+    return f"[{key!r}]"
 
 
 class QSerialError(Exception):
@@ -51,11 +67,18 @@ class QSerialError(Exception):
         base = self._base if self._base is not None else "$"
         return base + "".join(reversed(self._parts))
 
-    def _prepend(self, part: str) -> None:
-        # Paths grow from the leaf upwards as the exception unwinds the recursion,
-        # so nothing is spent on building them while decoding succeeds.
+    def prepend_path(self, segment: str) -> None:
+        """Add ``segment`` (``".name"`` or ``"[3]"``) in front of the error's path.
+
+        Code that walks a document calls this while the exception unwinds, so the
+        path grows from the leaf upwards and nothing is spent on paths while
+        decoding succeeds. See :func:`path_segment`. Has no effect on an error
+        created with an explicit ``path``.
+        """
         if self._base is None:
-            self._parts.append(part)
+            self._parts.append(segment)
+
+    _prepend = prepend_path
 
     def __str__(self) -> str:
         path = self.path
@@ -102,5 +125,13 @@ class LimitExceededError(QSerialError):
     """Decoding would exceed a configured resource limit (size, nesting depth)."""
 
 
+class PubIndexError(QSerialError, IndexError):
+    """``pubs=`` names a pub index the file does not hold."""
+
+
 class WriteError(QSerialError, OSError):
     """Writing failed; the target was left as it was."""
+
+
+class UnsupportedFeatureError(QSerialError, NotImplementedError):
+    """The format cannot do what was asked, e.g. store a manifest or read its header alone."""

@@ -133,11 +133,14 @@ class TypeRegistry:
         except KeyError:
             pass
         entry = self._mro_lookup(cls)
-        if entry is None:
+        # A base-class match is not final until every provider that could register
+        # the class itself has run: EstimatorPubResult must not be found as PubResult
+        # just because the qiskit entries were loaded before the runtime ones.
+        if entry is None or entry.cls is not cls:
             roots = {c.__module__.partition(".")[0] for c in cls.__mro__}
             if self._load_providers(p for r in roots for p in _PROVIDERS_BY_ROOT.get(r, ())):
                 entry = self._mro_lookup(cls)
-        if entry is None and self._load_entry_points():
+        if (entry is None or entry.cls is not cls) and self._load_entry_points():
             entry = self._mro_lookup(cls)
         self._type_cache[cls] = entry
         return entry

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -91,8 +92,8 @@ def _json_key(key: Any) -> str:
         key = key.value.item()
     if isinstance(key, str):
         return key
-    return "null" if key is None else ("true" if key is True else "false" if key is False
-                                      else repr(float(key)) if isinstance(key, float) else str(key))
+    # json.dumps names keys as the JSON writer does (NaN, Infinity, true, null).
+    return json.dumps(key)
 
 
 def _diff(a: Any, b: Any, path: str) -> str | None:

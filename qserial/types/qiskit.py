@@ -79,9 +79,14 @@ def _decode_bit_array(value: Any) -> BitArray:
     return BitArray(array, num_bits)
 
 
+# The newest QPY version the IBM service reads, as RuntimeEncoder caps it, so that
+# readers with an older qiskit can still load the circuit.
+_QPY_VERSION = min(17, qpy.QPY_VERSION)
+
+
 def _encode_circuit(circuit: QuantumCircuit) -> bytes:
     buf = io.BytesIO()
-    qpy.dump(circuit, buf)
+    qpy.dump(circuit, buf, version=_QPY_VERSION)
     return buf.getvalue()
 
 
