@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import io
+import json
 import os
-from pathlib import Path
+import stat
 from typing import IO, Any, Union
 
 from .codec import from_tree, to_tree
-from .errors import DecodeError, QSerialError, UnknownFormatError, WriteError
+from .errors import (
+    DecodeError,
+    PubIndexError,
+    QSerialError,
+    UnknownFormatError,
+    UnsupportedFeatureError,
+    UnsupportedTypeError,
+    WriteError,
+)
 from .formats import (
     SNIFF_BYTES,
     Format,
@@ -19,7 +28,10 @@ from .formats import (
 )
 from .tree import Node
 
-__all__ = ["dump", "load", "dumps", "loads", "formats", "dump_tree", "load_tree", "select_pubs"]
+__all__ = [
+    "dump", "load", "dumps", "loads", "formats", "dump_tree", "load_tree", "select_pubs",
+    "read_header",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 FormatSpec = Union[str, Format, type[Format], None]  # noqa: UP007 (runtime alias on 3.10)
@@ -42,7 +54,12 @@ def _is_path(target: Any) -> bool:
 
 
 def dump(
-    obj: Any, target: PathLike | IO[bytes], *, format: FormatSpec = None, **options: Any
+    obj: Any,
+    target: PathLike | IO[bytes],
+    *,
+    format: FormatSpec = None,
+    manifest: dict | None = None,
+    **options: Any,
 ) -> None:
     """Write ``obj`` to a file or a binary stream.
 
@@ -53,13 +70,20 @@ def dump(
     Parameters
     ----------
     obj
-        A ``PrimitiveResult`` or any value built from registered types.
+        A ``PrimitiveResult`` or any value built from registered types; or a job
+        (``RuntimeJobV2``, local testing mode's job, anything with callable
+        ``result()`` and ``job_id()``), whose result is stored with the job's
+        provenance in the manifest, under ``"provenance"`` (see
+        :func:`qserial.provenance`).
     target
         A path, or a writable binary file object.
     format
         Format name, :class:`~qserial.formats.Format` class or instance. By default
         taken from the path's suffix (``.json``, ``.msgpack``/``.mpk``,
         ``.h5``/``.hdf5``, ``.parquet``/``.pq``); required for streams other than JSON.
+    manifest
+        A JSON-able dict kept in the file's header, readable without the data by
+        :func:`read_header`; needs a format with ``supports_manifest``.
     **options
         Passed to the format's writer (for JSON: ``compression``, ``indent``).
 
@@ -71,30 +95,77 @@ def dump(
         If some part of ``obj`` cannot be stored; the message says where.
     WriteError
         If writing fails; the target is left as it was.
+    UnsupportedFeatureError
+        If a manifest is given (or ``obj`` is a job) and the format cannot store one.
     """
+    obj, manifest = _with_provenance(obj, manifest)
     tree = to_tree(obj)
     if _is_path(target):
-        path = os.fspath(target)
-        fmt = get_format(format) if format is not None else format_for_suffix(Path(path).suffix)
-        dump_tree(tree, path, format=fmt, **options)
+        dump_tree(tree, target, format=format, manifest=manifest, **options)
     else:
         fmt = get_format(format if format is not None else "json")
-        fmt.dump(tree, target, **options)
+        fmt.dump(tree, target, **_manifest_option(fmt, manifest), **options)
 
 
-def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None, **options: Any) -> None:
+def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None,
+              manifest: dict | None = None, **options: Any) -> None:
     """Atomically write an already built tree to ``path`` (see :func:`dump`)."""
     path = os.fspath(path)
-    fmt = get_format(format) if format is not None else format_for_suffix(Path(path).suffix)
+    fmt = get_format(format) if format is not None else format_for_suffix(os.path.basename(path))
+    options.update(_manifest_option(fmt, manifest))
     _atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **options))
 
 
+def _with_provenance(obj: Any, manifest: dict | None) -> tuple[Any, dict | None]:
+    """A job's result, and the manifest with the job's provenance added."""
+    from .provenance import is_job, job_provenance
+
+    if not is_job(obj):
+        return obj, manifest
+    result = obj.result()  # first, so that the provenance records the final status
+    return result, {"provenance": job_provenance(obj), **(manifest or {})}
+
+
+def _manifest_option(fmt: Format, manifest: dict | None) -> dict[str, Any]:
+    if manifest is None:
+        return {}
+    if not fmt.supports_manifest:
+        able = [name for name in list_formats() if get_format(name).supports_manifest]
+        raise UnsupportedFeatureError(
+            f"format {fmt.name!r} cannot store a manifest (e.g. a job's provenance); "
+            f"formats that can: {', '.join(able)}")
+    if not isinstance(manifest, dict):
+        raise UnsupportedTypeError(f"the manifest must be a dict, not {type(manifest).__name__}")
+    try:
+        json.dumps(manifest, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedTypeError(f"the manifest must be plain JSON data: {exc}") from None
+    return {"manifest": manifest}
+
+
+# Temporary files are named ".<target name>.qserial-<pid>-<8 hex digits>.tmp"; the pid
+# tells a stale one (its writer was killed) from one being written.
+_TMP_INFIX = ".qserial-"
+_TMP_NAME_CHARS = 128  # of the target's name, so that the temporary name stays valid
+
+
 def _atomic_write(path: str, write: Any) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    name = os.path.basename(path)
-    tmp = os.path.join(folder, f".{name}.qserial-{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    # Through a symbolic link, the file it points to is replaced, not the link.
+    path = os.path.realpath(path)
+    folder = os.path.dirname(path)
+    prefix = f".{os.path.basename(path)[:_TMP_NAME_CHARS]}{_TMP_INFIX}"
+    tmp = os.path.join(folder, f"{prefix}{os.getpid()}-{os.urandom(4).hex()}.tmp")
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None
+    if mode is not None and not os.access(path, os.W_OK):
+        # Replacing the file would get around its permissions, as open(path, "w") cannot.
+        raise WriteError(f"could not write {path}: Permission denied")
     try:
         write(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)  # an overwritten file keeps its permissions
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -104,12 +175,51 @@ def _atomic_write(path: str, write: Any) -> None:
     except BaseException as exc:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:  # never written, or the folder forbids it: keep the first error
             pass
         if isinstance(exc, OSError) and not isinstance(exc, QSerialError):
             raise WriteError(f"could not write {path}: {exc.strerror or exc}") from exc
         raise
     _fsync_folder(folder)
+    _remove_stale_temporaries(folder, prefix)
+
+
+def _remove_stale_temporaries(folder: str, prefix: str) -> None:
+    """Delete temporary files of this target whose writing process no longer exists.
+
+    A writer killed mid-write leaves its temporary file behind; loads never read it.
+    Only names made by :func:`_atomic_write` for this target are considered, and a file
+    is deleted only when no process on this machine has the pid in its name.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) probes for a process only on POSIX
+        return
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if e.name.startswith(prefix)]
+    except OSError:
+        return
+    me = os.getpid()
+    for name in names:
+        pid, _, rest = name[len(prefix):].partition("-")
+        if not (pid.isdigit() and len(pid) <= 10 and len(rest) == 12 and rest.endswith(".tmp")
+                and all(c in "0123456789abcdef" for c in rest[:8])):
+            continue
+        if int(pid) in (0, me) or _process_exists(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: it exists, as another user's process
+        return True
+    return True
 
 
 def _fsync_folder(folder: str) -> None:
@@ -126,7 +236,8 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
-def dumps(obj: Any, *, format: FormatSpec = "json", **options: Any) -> bytes:
+def dumps(obj: Any, *, format: FormatSpec = "json", manifest: dict | None = None,
+          **options: Any) -> bytes:
     """Return ``obj`` encoded in ``format`` (JSON by default) as bytes.
 
     Examples
@@ -135,8 +246,10 @@ def dumps(obj: Any, *, format: FormatSpec = "json", **options: Any) -> bytes:
     >>> qserial.dumps({"shots": 1024})
     b'{"shots": 1024}'
     """
+    obj, manifest = _with_provenance(obj, manifest)
+    fmt = get_format(format if format is not None else "json")
     buf = io.BytesIO()
-    get_format(format if format is not None else "json").dump(to_tree(obj), buf, **options)
+    fmt.dump(to_tree(obj), buf, **_manifest_option(fmt, manifest), **options)
     return buf.getvalue()
 
 
@@ -150,7 +263,7 @@ def _resolve_for_read(head: bytes, format: FormatSpec, path: str | None) -> Form
         raise DecodeError("the file is empty", "$")
     if path is not None:
         try:
-            return format_for_suffix(Path(path).suffix)
+            return format_for_suffix(os.path.basename(path))
         except UnknownFormatError:
             pass
     raise UnknownFormatError(
@@ -163,11 +276,8 @@ def load_tree(source: PathLike | IO[bytes], *, format: FormatSpec = None, **opti
     """Read the tree of a file or stream without building objects (see :func:`load`)."""
     if _is_path(source):
         path = os.fspath(source)
-        try:
-            with open(path, "rb") as f:
-                head = f.read(SNIFF_BYTES)
-        except OSError:
-            raise
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
         fmt = _resolve_for_read(head, format, path)
         return fmt.load_path(path, **options)
     stream = source
@@ -179,6 +289,51 @@ def load_tree(source: PathLike | IO[bytes], *, format: FormatSpec = None, **opti
     return _resolve_for_read(head, format, getattr(source, "name", None)).load(stream, **options)
 
 
+def read_header(source: PathLike | IO[bytes], *, format: FormatSpec = None) -> dict[str, Any]:
+    """Return a file's header without reading its data.
+
+    Parameters
+    ----------
+    source
+        A path, or a readable binary file object.
+    format
+        Format name or class; by default recognised from the file's first bytes.
+
+    Returns
+    -------
+    dict
+        ``{"format": name, "version": layout version, "writer": {package: version}}``
+        and ``"manifest"`` when the file holds one (``qserial.dump(job, ...)`` puts
+        the job's provenance there); formats may add more.
+
+    Raises
+    ------
+    UnsupportedFeatureError
+        If the format cannot read its header alone.
+
+    Examples
+    --------
+    >>> import io, qserial
+    >>> buf = io.BytesIO()
+    >>> qserial.dump(complex(1, 2), buf, manifest={"note": "calibration run"})
+    >>> _ = buf.seek(0)
+    >>> qserial.read_header(buf)["manifest"]
+    {'note': 'calibration run'}
+    """
+    if _is_path(source):
+        path = os.fspath(source)
+        with open(path, "rb") as f:
+            head = f.read(SNIFF_BYTES)
+        return _resolve_for_read(head, format, path).read_header_path(path)
+    stream = source
+    if not (hasattr(stream, "seekable") and stream.seekable()):
+        stream = io.BytesIO(stream.read())
+    start = stream.tell()
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(start)
+    return _resolve_for_read(head, format, getattr(source, "name", None)).read_header(stream)
+
+
 def select_pubs(tree: Any, pubs: list[int]) -> Any:
     """Return the tree of a ``PrimitiveResult`` holding only the pubs at ``pubs``."""
     if not (type(tree) is Node and tree.tag == "PrimitiveResult" and isinstance(tree.value, dict)):
@@ -188,7 +343,7 @@ def select_pubs(tree: Any, pubs: list[int]) -> Any:
         raise DecodeError("PrimitiveResult.pub_results is not a list", "$.pub_results")
     for i in pubs:
         if not isinstance(i, int) or not -len(results) <= i < len(results):
-            raise IndexError(f"pub index {i} out of range for {len(results)} pubs")
+            raise PubIndexError(f"pub index {i!r} is out of range for {len(results)} pubs")
     return Node("PrimitiveResult", {**tree.value, "pub_results": [results[i] for i in pubs]})
 
 

@@ -15,7 +15,7 @@ import threading
 import warnings
 from typing import IO, Any, ClassVar
 
-from ..errors import FormatNotInstalledError, UnknownFormatError
+from ..errors import FormatNotInstalledError, UnknownFormatError, UnsupportedFeatureError
 
 __all__ = [
     "Format",
@@ -52,12 +52,16 @@ class Format:
         Readers refuse files of a newer major version.
     supports_partial
         True when :meth:`load` accepts ``pubs=`` and reads only those pubs' data.
+    supports_manifest
+        True when :meth:`dump` stores ``manifest=`` in the file's header and
+        :meth:`read_header` gives it back.
     """
 
     name: ClassVar[str] = ""
     suffixes: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str] = "1.0"
     supports_partial: ClassVar[bool] = False
+    supports_manifest: ClassVar[bool] = False
 
     def sniff(self, head: bytes) -> bool:
         """Return whether a file starting with ``head`` is in this format.
@@ -67,7 +71,12 @@ class Format:
         return False
 
     def dump(self, tree: Any, stream: IO[bytes], **options: Any) -> None:
-        """Write ``tree`` to the binary ``stream``."""
+        """Write ``tree`` to the binary ``stream``.
+
+        A format with ``supports_manifest`` takes ``manifest=`` (a JSON-able dict, or
+        None for none) among the options and stores it in the file's header; qserial
+        passes ``manifest`` only to such formats.
+        """
         raise NotImplementedError
 
     def load(self, stream: IO[bytes], **options: Any) -> Any:
@@ -88,6 +97,27 @@ class Format:
         """Read a tree from the file at ``path``; override when paths are faster."""
         with open(path, "rb") as stream:
             return self.load(stream, **options)
+
+    def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
+        """Return the header of the file in ``stream`` without reading its data.
+
+        Returns
+        -------
+        dict
+            At least ``{"format": name, "version": layout version, "writer": {...}}``,
+            and ``"manifest"`` when the file holds one.
+
+        Raises
+        ------
+        UnsupportedFeatureError
+            In this base implementation: the format cannot read its header alone.
+        """
+        raise UnsupportedFeatureError(f"format {self.name!r} cannot read a file's header alone")
+
+    def read_header_path(self, path: str) -> dict[str, Any]:
+        """Return the header of the file at ``path``; override when paths are faster."""
+        with open(path, "rb") as stream:
+            return self.read_header(stream)
 
     def __repr__(self) -> str:
         return f"<qserial format {self.name!r}>"
@@ -178,18 +208,23 @@ def get_format(fmt: str | Format | type[Format]) -> Format:
     raise UnknownFormatError(f"unknown format {fmt!r}; installed formats: {', '.join(formats)}")
 
 
-def format_for_suffix(suffix: str) -> Format:
-    """Return the installed format that writes files ending in ``suffix``."""
-    suffix = suffix.lower()
-    for fmt in _all().values():
-        if suffix in fmt.suffixes:
-            return fmt
-    for name, (_package, suffixes) in KNOWN_FORMATS.items():
-        if suffix in suffixes:
-            return get_format(name)  # raises FormatNotInstalledError with the hint
+def format_for_suffix(filename: str) -> Format:
+    """Return the installed format that writes files named like ``filename``.
+
+    ``filename`` may be a whole name or just its suffix; the longest matching suffix
+    wins, so a plugin may claim ``.json.gz`` beside JSON's ``.json``.
+    """
+    name = filename.lower()
+    candidates = [(s, fmt) for fmt in _all().values() for s in fmt.suffixes]
+    candidates += [(s, fmt_name) for fmt_name, (_, sfx) in KNOWN_FORMATS.items() for s in sfx]
+    matches = [(len(s), fmt) for s, fmt in candidates if name.endswith(s.lower())]
+    if matches:
+        best = max(matches, key=lambda m: m[0])[1]
+        # A known format without its package raises FormatNotInstalledError with the hint.
+        return best if isinstance(best, Format) else get_format(best)
     known = sorted(s for f in _all().values() for s in f.suffixes)
     raise UnknownFormatError(
-        f"cannot tell the format from the suffix {suffix or '(none)'!r}; pass format= "
+        f"cannot tell the format of {filename or '(no name)'!r} from its suffix; pass format= "
         f"(installed formats: {', '.join(_all())}; known suffixes: {', '.join(known)})"
     )
 
