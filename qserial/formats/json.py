@@ -14,6 +14,8 @@ version and writing versions; RuntimeDecoder ignores it.
 from __future__ import annotations
 
 import json
+import os
+import re
 import zlib
 from typing import IO, Any
 
@@ -27,12 +29,21 @@ from ..errors import (
     LimitExceededError,
     QSerialError,
     TruncatedError,
+    UnsupportedFeatureError,
     UnsupportedTypeError,
     UnsupportedVersionError,
 )
 from ..tree import Node
 from . import Format, writer_versions
-from ._npy import DEFAULT_MAX_ARRAY_BYTES, decode_array, encode_array
+from ._npy import (
+    DEFAULT_MAX_ARRAY_BYTES,
+    DEFAULT_MAX_EXPANSION,
+    ExpansionBudget,
+    decode_array,
+    decode_arrays,
+    encode_arrays,
+    inflate,
+)
 
 __all__ = ["JSONFormat", "FORMAT_VERSION"]
 
@@ -64,13 +75,22 @@ _EXTRAPOLATORS = frozenset({
     *(f"polynomial_degree_{n}" for n in range(1, 8)),
 })
 _PLAIN = frozenset({type(None), bool, int, float, str})
+# Documents this big have their arrays decoded ahead of the walk, several at a time;
+# arrays shorter than this (as base64) are not worth a thread. (It must stay longer
+# than the extrapolator names above, which are never array data.)
+_PREDECODE_FROM = 2 << 20
+_PREDECODE_ARRAY_FROM = 1 << 14
+# How a JSON document can start (NaN and Infinity as Python's json writes them).
+_JSON_START = re.compile(rb'[{\["]|-?(?:[0-9]|Infinity)|NaN|null|true|false')
 
 
 def _json_key(key: Any) -> str:
     # What json.dumps does with a non-string key, and nothing more.
     if type(key) is str:
         return key
-    if key is None or type(key) in (bool, int, float):
+    if type(key) is int:  # the usual case (pub indices): as json.dumps, without its cost
+        return int.__repr__(key)
+    if key is None or type(key) in (bool, float):
         return json.dumps(key)
     if type(key) is Node and key.tag == "npscalar":
         return _json_key(key.value.item())
@@ -78,19 +98,43 @@ def _json_key(key: Any) -> str:
 
 
 class _Writer:
-    def __init__(self, compression: str | int) -> None:
-        self.compression = compression
+    # Arrays are lowered to placeholder strings and encoded afterwards, all at once (in
+    # threads when big); their base64 is then written around the JSON text instead of
+    # going through json.dumps, which would scan and copy every byte of it.
+    def __init__(self) -> None:
+        self.arrays: list[np.ndarray] = []
+        self.slots: list[dict] = []
+        self.mark = os.urandom(8).hex()
 
     def lower(self, x: Any) -> Any:
         t = type(x)
         if t in _PLAIN:
             return x
         if t is list:
-            return [self.lower(v) for v in x]
+            out = []
+            for i, v in enumerate(x):
+                try:
+                    out.append(self.lower(v))
+                except QSerialError as e:  # the message says where, as on reading
+                    e._prepend(f"[{i}]")
+                    raise
+            return out
         if t is dict:
-            return {k: self.lower(v) for k, v in x.items()}
+            res = {}
+            for k, v in x.items():
+                try:
+                    res[k] = self.lower(v)
+                except QSerialError as e:
+                    e._prepend(key_segment(k))
+                    raise
+            return res
         if t is np.ndarray:
-            return {"__type__": "ndarray", "__value__": encode_array(x, self.compression)}
+            if x.dtype.hasobject:
+                raise UnsupportedTypeError(f"numpy arrays of dtype {x.dtype} cannot be stored")
+            slot = {"__type__": "ndarray", "__value__": f"{self.mark}#{len(self.arrays)}"}
+            self.arrays.append(x)
+            self.slots.append(slot)
+            return slot
         if t is bytes:
             return {"__type__": "bytes", "__value__": pybase64.b64encode(x).decode("ascii")}
         if t is Node:
@@ -102,8 +146,13 @@ class _Writer:
         if tag == "tuple":
             return self.lower(value)
         if tag == "dict":
-            return {_json_key(k): self.lower(v) for k, v in value}
+            out = {_json_key(k): self.lower(v) for k, v in value}
+            if len(out) != len(value):  # e.g. 1 and "1": one would silently replace the other
+                raise UnsupportedTypeError("dict keys collide once written as JSON strings")
+            return out
         if tag == "npscalar":
+            if value.dtype.kind in "mM":  # .item() gives a bare int for ns resolution
+                raise UnsupportedTypeError(f"numpy scalar of dtype {value.dtype} has no JSON form")
             return self.lower_item(value.item())
         if tag == "date":
             return {"__type__": "datetime", "__value__": value}
@@ -131,8 +180,65 @@ class _Writer:
 
 
 class _Reader:
-    def __init__(self, max_array_bytes: int) -> None:
+    def __init__(self, max_array_bytes: int, budget: ExpansionBudget) -> None:
         self.max_array_bytes = max_array_bytes
+        self.budget = budget
+        # Big arrays are decoded together, ahead of the walk (see predecode): the id of
+        # each one's value string, its base64 text, and then its array (or error).
+        self.pending: list[tuple[int, str | memoryview]] = []
+        self.ready: dict[int, np.ndarray | QSerialError] = {}
+
+    def parse_cut(self, data: bytes) -> Any:
+        """Parse ``data`` with the base64 of its big arrays cut out first (see _cut_payloads).
+
+        Returns ``None`` when the text must be parsed as it is: it is not valid JSON, or a
+        payload did not land in an ``ndarray`` object (a key given twice, say).
+        """
+        mark = os.urandom(8).hex()
+        skeleton, payloads = _cut_payloads(data, mark.encode("ascii"))
+        if not payloads:
+            return None
+        try:
+            doc = json.loads(skeleton)
+        except (ValueError, RecursionError):  # the full parse names the error
+            return None
+        if not self.find_arrays(doc, mark, payloads):
+            self.pending.clear()
+            return None
+        return doc
+
+    def find_arrays(self, doc: Any, mark: str | None = None,
+                    payloads: list[memoryview] | None = None) -> bool:
+        """List the document's big arrays to decode, each cut payload in place of its mark.
+
+        Returns whether every payload was found as the value of an ``ndarray`` object.
+        """
+        found = 0
+        stack = [doc]
+        while stack:
+            x = stack.pop()
+            if type(x) is dict:
+                value = x.get("__value__")
+                if x.get("__type__") != "ndarray" or type(value) is not str:
+                    stack.extend(x.values())
+                elif mark is not None and value.startswith(mark):
+                    index = value[len(mark):]
+                    if not (index.isascii() and index.isdigit()) or int(index) >= len(payloads):
+                        return False
+                    self.pending.append((id(value), payloads[int(index)]))
+                    found += 1
+                elif len(value) >= _PREDECODE_ARRAY_FROM:
+                    self.pending.append((id(value), value))
+            elif type(x) is list:
+                stack.extend(x)
+        return found == (len(payloads) if payloads is not None else 0)
+
+    def predecode(self) -> None:
+        """Decode the arrays :meth:`find_arrays` listed, at once, in threads if big."""
+        if self.pending:
+            arrays = decode_arrays([text for _, text in self.pending], self.max_array_bytes,
+                                   self.budget)
+            self.ready = {key: a for (key, _), a in zip(self.pending, arrays, strict=True)}
 
     def raise_(self, x: Any) -> Any:
         t = type(x)
@@ -165,7 +271,13 @@ class _Reader:
             if type(value) is str:
                 if value in _EXTRAPOLATORS:
                     return value
-                return decode_array(value, self.max_array_bytes)
+                # pop, so that no array object is ever shared by two places in the tree
+                ready = self.ready.pop(id(value), None)
+                if ready is None:
+                    return decode_array(value, self.max_array_bytes, self.budget)
+                if isinstance(ready, QSerialError):
+                    raise ready
+                return ready
             return _array_from_list(value)
         if tag in ("settings", "_json"):
             key = (tag, obj.get("__module__"), obj.get("__class__"))
@@ -179,10 +291,7 @@ class _Reader:
         if tag == "bytes":
             return _b64(value, "bytes")
         if tag == "QuantumCircuit":
-            try:
-                return Node(tag, zlib.decompress(_b64(value, tag)))
-            except zlib.error as exc:
-                raise DecodeError(f"QuantumCircuit: invalid zlib data ({exc})") from None
+            return Node(tag, inflate(_b64(value, tag), self.budget, tag))
         return Node(tag, self.raise_(value))
 
 
@@ -231,50 +340,221 @@ class JSONFormat(Format):
         zlib level for arrays; ``"auto"`` compresses only what shrinks.
     indent : int or None
         Pretty-print with this indent.
+    manifest : dict or None
+        JSON-able provenance kept in the ``__qserial__`` header member, which
+        RuntimeDecoder ignores (so only for a tagged top-level value, e.g. a result).
 
     Load options
     ------------
     max_array_bytes : int
         Refuse any array larger than this once decompressed.
+    max_expansion : float or None
+        Refuse a document whose compressed data (arrays, circuits) would expand to more
+        than this many times the document's size (and 32 MiB); None: no such limit.
     """
 
     name = "json"
     suffixes = (".json",)
     version = FORMAT_VERSION
+    supports_manifest = True
 
     def sniff(self, head: bytes) -> bool:
         head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-        return head[:1] in (b"{", b"[")
+        # Any JSON value, so that loads(dumps(x)) works for a bare number or string too.
+        return _JSON_START.match(head) is not None
 
     def dump(self, tree: Any, stream: IO[bytes], *, compression: str | int = "auto",
-             indent: int | None = None) -> None:
-        doc = _Writer(compression).lower(tree)
+             indent: int | None = None, manifest: dict | None = None) -> None:
+        writer = _Writer()
+        try:
+            doc = writer.lower(tree)
+        except RecursionError:
+            raise LimitExceededError("the tree nests too deeply to write as JSON") from None
         if isinstance(doc, dict) and "__type__" in doc:
             doc[_HEADER_KEY] = {"format": "qserial-json", "version": FORMAT_VERSION,
                                 "writer": writer_versions()}
-        stream.write(json.dumps(doc, indent=indent, allow_nan=True).encode("utf-8"))
-
-    def load(self, stream: IO[bytes], *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES) -> Any:
-        return self.loads(stream.read(), max_array_bytes=max_array_bytes)
-
-    def loads(self, data: bytes | str, *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES) -> Any:
-        """Read a tree from JSON text."""
+            if manifest is not None:
+                doc[_HEADER_KEY]["manifest"] = manifest
+        elif manifest is not None:
+            raise UnsupportedFeatureError(
+                "JSON keeps a manifest only beside a tagged top-level value (e.g. a "
+                "PrimitiveResult); a plain list or dict has no room for it", "$")
+        # ensure_ascii (the default) makes the text ASCII, as base64 is.
         try:
-            doc = json.loads(data)
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno} column {exc.colno} (byte {exc.pos})"
-            if exc.pos >= len(data.rstrip() if isinstance(data, (bytes, str)) else data):
-                raise TruncatedError(f"JSON ends early at {where}: {exc.msg}") from None
-            raise DecodeError(f"invalid JSON at {where}: {exc.msg}") from None
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"JSON is not valid UTF-8 at byte {exc.start}") from None
+            text = json.dumps(doc, indent=indent, allow_nan=True)
         except RecursionError:
-            raise LimitExceededError("JSON nests too deeply") from None
+            raise LimitExceededError("the tree nests too deeply to write as JSON") from None
+        pieces = text.split(f'"{writer.mark}#')
+        payloads = encode_arrays(writer.arrays, compression)
+        try:
+            if len(pieces) != len(writer.arrays) + 1:
+                # The random mark also occurs in the data itself: put the payloads in place.
+                for slot, payload in zip(writer.slots, payloads, strict=True):
+                    slot["__value__"] = payload.decode("ascii")
+                stream.write(json.dumps(doc, indent=indent, allow_nan=True).encode("ascii"))
+                return
+            write = stream.write
+            write(pieces[0].encode("ascii"))
+            # json.dumps writes values in the order lower() met them, so the placeholders
+            # come in index order: each piece is '<index>"<text up to the next one>'.
+            for piece, payload in zip(pieces[1:], payloads, strict=True):
+                write(b'"')
+                write(payload)
+                write(piece[piece.index('"'):].encode("ascii"))
+        finally:
+            payloads.close()  # stops the encoding threads if a write failed
+
+    def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
+        """Return the ``__qserial__`` header: format, version, writer and manifest.
+
+        qserial writes the header as the last member of the document, so only the
+        file's tail is parsed when it holds the header; otherwise the whole text is.
+        A file without a header (RuntimeEncoder's) gives version None.
+        """
+        header = _header_from_tail(stream)
+        if header is None:
+            try:
+                doc = json.loads(stream.read())
+            except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+                raise DecodeError(f"invalid JSON: {exc}", "$") from None
+            header = doc.get(_HEADER_KEY) if isinstance(doc, dict) else None
+        if header is None:
+            return {"format": self.name, "version": None, "writer": {}}
+        _check_header(header)
+        out = {"format": self.name, "version": header["version"],
+               "writer": header.get("writer") or {}}
+        if "manifest" in header:
+            out["manifest"] = header["manifest"]
+        return out
+
+    def load(self, stream: IO[bytes], *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
+             max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
+        return self.loads(stream.read(), max_array_bytes=max_array_bytes,
+                          max_expansion=max_expansion)
+
+    def loads(self, data: bytes | str, *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
+              max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
+        """Read a tree from JSON text."""
+        reader = _Reader(max_array_bytes, ExpansionBudget(len(data), max_expansion))
+        big = len(data) >= _PREDECODE_FROM
+        doc = reader.parse_cut(data) if big and isinstance(data, bytes) else None
+        if doc is None:
+            doc = _parse(data)
+            if big:
+                reader.find_arrays(doc)
         if isinstance(doc, dict):
             header = doc.pop(_HEADER_KEY, None)
             if header is not None:
                 _check_header(header)
-        return _Reader(max_array_bytes).raise_(doc)
+        reader.predecode()
+        return reader.raise_(doc)
+
+
+def _parse(data: bytes | str) -> Any:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno} (byte {exc.pos})"
+        if _ends_early(exc):
+            raise TruncatedError(f"JSON ends early at {where}: {exc.msg}") from None
+        raise DecodeError(f"invalid JSON at {where}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise DecodeError(f"JSON is not valid UTF-8 at byte {exc.start}") from None
+    except RecursionError:
+        raise LimitExceededError("JSON nests too deeply") from None
+
+
+# How json.dumps (RuntimeEncoder's and qserial's) lays out the start of an array.
+_ARRAY_OPEN = b'{"__type__": "ndarray", "__value__": "'
+
+
+def _cut_payloads(data: bytes, mark: bytes) -> tuple[bytes, list[memoryview]]:
+    """Take the base64 of big arrays out of JSON text before it is parsed.
+
+    Each ``ndarray`` value of at least ``_PREDECODE_ARRAY_FROM`` characters without a
+    backslash is replaced by ``mark`` and its index in the returned list of payloads.
+    The JSON scanner reads a string character by character and copies it: without the
+    payloads, parsing a big result takes a few milliseconds instead of a hundred.
+
+    In valid JSON a match is always the start of an object whose ``__type__`` is
+    ``"ndarray"``: the quote after the brace has no backslash before it, so it opens
+    or closes a string, and had it closed one, ``__type__`` would stand outside any
+    string. The payload holds no quote or backslash, so the string state of the rest
+    of the text is unchanged and the first quote after the payload ends it. So where
+    the text is not valid JSON its skeleton is not either, and the caller parses the
+    text as it is; the one exception, a byte inside a payload that JSON forbids in a
+    string, is refused by the base64 decoder instead.
+    """
+    view = memoryview(data)
+    parts: list[Any] = []
+    payloads: list[memoryview] = []
+    done = 0  # data[:done] is in parts
+    at = data.find(_ARRAY_OPEN)
+    while at != -1:
+        start = at + len(_ARRAY_OPEN)
+        end = data.find(b'"', start)
+        if end == -1:
+            break
+        if end - start >= _PREDECODE_ARRAY_FROM and data.find(b"\\", start, end) == -1:
+            parts += (view[done:start], mark + b"%d" % len(payloads))
+            payloads.append(view[start:end])
+            done = end
+        at = data.find(_ARRAY_OPEN, end)
+    parts.append(view[done:])
+    return b"".join(parts), payloads
+
+
+# What the end of a cut document can hold after the parser's error position: part of
+# a number or of a NaN/Infinity/true/false/null token.
+_PARTIAL_TOKENS = ("NaN", "Infinity", "-Infinity", "true", "false", "null")
+
+
+def _ends_early(exc: json.JSONDecodeError) -> bool:
+    """Whether the parse failed because the text stops, not because it is wrong."""
+    tail = exc.doc[exc.pos:].rstrip()
+    if not tail or exc.msg.startswith("Unterminated string"):
+        return True
+    if exc.msg.startswith("Invalid \\uXXXX escape"):
+        return len(tail) < 6  # the text stops inside the escape
+    if any(tok.startswith(tail) for tok in _PARTIAL_TOKENS):
+        return True
+    return all(c in "0123456789+-.eE" for c in tail)
+
+
+_TAIL_BYTES = 1 << 16
+_HEADER_NEEDLE = f'"{_HEADER_KEY}"'
+
+
+def _header_from_tail(stream: IO[bytes]) -> dict | None:
+    """The header parsed from the file's last bytes, or None to parse the whole text.
+
+    Accepted only as the last member of the top-level object: preceded by ``{`` or
+    ``,`` and followed by nothing but the closing brace. A key of a nested object
+    would be followed by two braces, and inside a string the quotes are escaped.
+    """
+    if not (hasattr(stream, "seekable") and stream.seekable()):
+        return None
+    start = stream.tell()
+    end = stream.seek(0, os.SEEK_END)
+    stream.seek(max(start, end - _TAIL_BYTES))
+    tail = stream.read()
+    stream.seek(start)
+    try:
+        text = tail.decode("utf-8")  # may fail on a cut multi-byte character: parse it all
+    except UnicodeDecodeError:
+        return None
+    at = text.rfind(_HEADER_NEEDLE)
+    if at < 0 or text[:at].rstrip()[-1:] not in ("{", ","):
+        return None
+    colon = at + len(_HEADER_NEEDLE)
+    rest = text[colon:].lstrip()
+    if not rest.startswith(":"):
+        return None
+    try:
+        header, stop = json.JSONDecoder().raw_decode(rest, len(rest) - len(rest[1:].lstrip()))
+    except (ValueError, RecursionError):
+        return None
+    return header if rest[stop:].strip() == "}" and isinstance(header, dict) else None
 
 
 def _check_header(header: Any) -> None:
