@@ -238,40 +238,42 @@ def _stem(name: str, suffixes: list[str]) -> str:
     return os.path.splitext(name)[0] or name
 
 
-def _expand(args: tuple[str, ...], recursive: bool
-            ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Files named by ``args`` (files, folders, quoted globs) and the args that name none.
+def _expand(args: tuple[str, ...], recursive: bool) -> list[tuple[str, str, str | None]]:
+    """The files named by ``args`` (files, folders, quoted globs), in the order given.
 
-    Returns ``(files, missing)``: ``files`` are ``(path, name relative to the folder or
-    glob it came from)``, each file once; ``missing`` are ``(arg, reason)``. In a folder,
-    only files with a format's suffix count (not index files, not hidden temporaries).
+    Each item is ``(path, name relative to the folder or glob it came from, None)``, a
+    file appearing once, or ``(arg, "", reason)`` for an argument that names no file.
+    In a folder only files with a format's suffix count (not an archive's index, not
+    hidden temporary files).
     """
     import glob
 
     suffixes = _suffixes()
-    files: list[tuple[str, str]] = []
-    missing: list[tuple[str, str]] = []
+    files: list[tuple[str, str, str | None]] = []
     seen: set[str] = set()
 
     def add(path: str, rel: str) -> None:
         key = os.path.realpath(path)
         if key not in seen:
             seen.add(key)
-            files.append((path, rel))
+            files.append((path, rel, None))
+
+    def missing(arg: str, reason: str) -> None:
+        files.append((arg, "", reason))
 
     for arg in args:
         if os.path.isdir(arg):
             found = []
             for folder, subdirs, names in os.walk(arg):
-                subdirs[:] = sorted(d for d in subdirs if not d.startswith(".")) if recursive \
-                    else []
+                # Sorted, for a stable order; emptied without -r, so the walk stops here.
+                subdirs[:] = sorted(d for d in subdirs if recursive and not d.startswith("."))
                 found += [os.path.join(folder, n) for n in sorted(names)
                           if not n.startswith(".") and n.lower().endswith(tuple(suffixes))]
             for path in found:
                 add(path, os.path.relpath(path, arg))
             if not found:
                 where = " or below it" if recursive else " (add -r for subfolders)"
-                missing.append((arg, f"no file with a format's suffix in this folder{where}"))
+                missing(arg, f"no file with a format's suffix in this folder{where}")
         elif os.path.exists(arg):
             add(arg, os.path.basename(arg))
         elif _GLOB_CHARS & set(arg):
@@ -279,10 +281,10 @@ def _expand(args: tuple[str, ...], recursive: bool
             for path in matches:
                 add(path, os.path.basename(path))
             if not matches:
-                missing.append((arg, "no file matches"))
+                missing(arg, "no file matches")
         else:
-            missing.append((arg, "No such file or directory"))
-    return files, missing
+            missing(arg, "No such file or directory")
+    return files
 
 
 def _read_format(path: str) -> Any:
@@ -306,31 +308,21 @@ def _header(fmt: Any, path: str) -> dict[str, Any] | None:
     return header if isinstance(header, dict) else None
 
 
-def _digest(fmt: Any, header: dict[str, Any] | None) -> tuple[bool, str | None]:
-    """Whether a format checks a digest when it loads the file, and the digest's name.
+def _digest(header: dict[str, Any] | None) -> str | None:
+    """The name of the digest a file stores, which loading it checks, or None.
 
-    A format that checks one names it in its header (``"digest": "xxh3_128"``) or
-    takes the ``verify=`` reader option (true by default), as the plugins do.
+    Formats name it in the file's header (``"digest": "xxh3_128"``); a file without
+    one (e.g. RuntimeEncoder's JSON) cannot be checked.
     """
-    import inspect
-
     digest = (header or {}).get("digest")
-    if digest:
-        return True, str(digest)
-    for method in (fmt.load_path, fmt.load):
-        try:
-            if "verify" in inspect.signature(method).parameters:
-                return True, None
-        except (TypeError, ValueError):  # no signature to read
-            pass
-    return False, None
+    return str(digest) if digest else None
 
 
-def _line_console(stderr: bool = False) -> Any:
+def _line_console() -> Any:
     from rich.console import Console
 
     # soft_wrap: one line stays one line in a pipe, where rich would wrap at 80 columns.
-    return Console(highlight=False, soft_wrap=True, stderr=stderr)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def _fail_line(what: str, exc: BaseException) -> str:
@@ -348,8 +340,8 @@ def info(files: tuple[str, ...], as_json: bool, recursive: bool) -> None:
     """Show what files hold, without building objects or importing Qiskit.
 
     For each file (or each file with a format's suffix in a folder): format and
-    format version, the versions that wrote it, size, integrity (checked when the
-    format stores a digest, else "not checked"), the provenance of the job it came
+    format version, the versions that wrote it, size, integrity (the digest the
+    file stores checked, else "not checked"), the provenance of the job it came
     from if the file records one, and each pub's type, shape, registers (bits and
     shots) and arrays (dtype and shape), metadata keys, and the execution spans
     (count, first start, last stop, time in spans). Exits with status 1 if any file
@@ -361,33 +353,33 @@ def info(files: tuple[str, ...], as_json: bool, recursive: bool) -> None:
       qserial info results/*.h5
       qserial info -r ~/qresults --json | jq '.[].content.pubs | length'
     """
-    paths, missing = _expand(files, recursive)
-    reports = [_file_report(path) for path, _ in paths]
-    failures = [f"{arg}: {reason}" for arg, reason in missing]
-    failures += [f"{r['path']}: {r['error']}" for r in reports if r["error"]]
+    reports = [_file_report(path, missing) for path, _, missing in _expand(files, recursive)]
     if as_json:
         click.echo(json.dumps(reports, indent=2, default=str))
     else:
         console = _console(pipe_width=200)
-        for i, report in enumerate(reports):
+        shown = [r for r in reports if r["format"] is not None]
+        for i, report in enumerate(shown):
             if i:
                 console.print()
             _print_report(console, report)
+    failures = [f"{r['path']}: {r['error']}" for r in reports if r["error"]]
     for line in failures:
         click.echo(line, err=True)
     if failures:
-        raise CommandError(f"{len(failures)} of {len(paths) + len(missing)} files could not "
-                           "be read")
+        raise CommandError(f"{len(failures)} of {len(reports)} files could not be read")
 
 
-def _file_report(path: str) -> dict[str, Any]:
+def _file_report(path: str, missing: str | None = None) -> dict[str, Any]:
     from ._inspect import summarize
     from .errors import IntegrityError, QSerialError
 
     report: dict[str, Any] = {"path": path, "size": None, "format": None, "version": None,
                               "writer": {}, "integrity": None, "digest": None,
-                              "manifest": None,
-                              "header": None, "content": None, "error": None}
+                              "manifest": None, "header": None, "content": None,
+                              "error": missing}
+    if missing is not None:
+        return report
     try:
         report["size"] = os.stat(path).st_size
         fmt = _read_format(path)
@@ -400,14 +392,15 @@ def _file_report(path: str) -> dict[str, Any]:
         else:
             header_error = None
         if header is not None:
+            writer = header.get("writer")
             report["version"] = header.get("version")
-            report["writer"] = header.get("writer") or {}
+            report["writer"] = writer if isinstance(writer, dict) else {}
             report["manifest"] = header.get("manifest")
             report["header"] = {k: v for k, v in header.items()
                                 if k not in ("format", "version", "writer", "manifest")}
-        checked, report["digest"] = _digest(fmt, header)
+        report["digest"] = _digest(header)
         tree = fmt.load_path(path)
-        report["integrity"] = "verified" if checked else "not checked"
+        report["integrity"] = "not checked" if report["digest"] is None else "verified"
         if header_error is not None:
             raise header_error
         report["content"] = summarize(tree)
@@ -442,9 +435,9 @@ def _print_report(console: Any, report: dict[str, Any]) -> None:
     if report["integrity"] == "failed":
         rows.append(("integrity", "[bold red]FAILED[/]"))
     elif report["integrity"] == "verified":
-        rows.append(("integrity", f"verified ({report['digest'] or 'stored digest'})"))
+        rows.append(("integrity", f"verified ({report['digest']})"))
     elif report["integrity"] is not None:
-        rows.append(("integrity", "not checked (the format stores no digest)"))
+        rows.append(("integrity", "not checked (the file stores no digest)"))
     manifest = report["manifest"]
     if isinstance(manifest, dict):
         prov = manifest.get("provenance")
@@ -454,7 +447,7 @@ def _print_report(console: Any, report: dict[str, Any]) -> None:
                                                  if prov.get(k) is not None) or "-"))
         others = [k for k in manifest if k != "provenance"]
         if others:
-            rows.append(("manifest", ", ".join(others)))
+            rows.append(("manifest", ", ".join(map(str, others))))
     content = report["content"]
     if content is not None:
         pubs = content["pubs"]
@@ -567,25 +560,24 @@ def counts(file: str, pub_index: int, registers: tuple[str, ...], top: int | Non
 
 def _print_counts(file: str, table: Any, shown: list[tuple[str, int]],
                   rest: list[tuple[str, int]]) -> None:
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = _console(pipe_width=200)
-    joined = " + ".join(table.registers)
-    console.print(escape(f"{file}: pub {table.pub}, register{'s' * (len(table.registers) > 1)} "
-                         f"{joined} ({table.num_bits} bits), {table.shots} shots, "
-                         f"{len(table.counts)} outcomes"), soft_wrap=True)
-    grid = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
-    grid.add_column("bitstring", no_wrap=True)
-    grid.add_column("count", justify="right", no_wrap=True)
-    grid.add_column("fraction", justify="right", no_wrap=True)
-    for bits, n in shown:
-        grid.add_row(bits, str(n), f"{n / table.shots:.4f}")
-    console.print(grid)
+    # Plain fixed-width lines rather than a rich table: a register of many bits can
+    # have as many outcomes as shots, and rich lays out 100,000 rows in half a minute.
+    shots = max(table.shots, 1)
+    places = max(4, len(str(shots)) - 1)  # enough to tell one shot from none
+    plural = "s" * (len(table.registers) > 1)
+    lines = [f"{file}: pub {table.pub}, register{plural} {' + '.join(table.registers)} "
+             f"({table.num_bits} bits), {table.shots} shots, {len(table.counts)} outcomes"]
+    rows = [(bits, str(n), f"{n / shots:.{places}f}") for bits, n in shown]
+    heads = ("bitstring", "count", "fraction")
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(heads)]
+    lines.append(f"{heads[0]:<{widths[0]}}   {heads[1]:>{widths[1]}}   {heads[2]:>{widths[2]}}")
+    lines.append("-" * (sum(widths) + 6))
+    lines += [f"{b:<{widths[0]}}   {n:>{widths[1]}}   {f:>{widths[2]}}" for b, n, f in rows]
     if rest:
         other = sum(n for _, n in rest)
-        console.print(f"... {len(rest)} more outcomes, {other} shots ({other / table.shots:.4f})")
+        lines.append(f"... {_plural(len(rest), 'more outcome')}, {_plural(other, 'shot')} "
+                     f"({other / shots:.{places}f})")
+    click.echo("\n".join(lines))
 
 
 # ------------------------------------------------------------------------ validate
@@ -612,13 +604,14 @@ def validate(files: tuple[str, ...], recursive: bool, quiet: bool) -> None:
     """
     from rich.markup import escape
 
-    paths, missing = _expand(files, recursive)
+    items = _expand(files, recursive)
     console = _line_console()
     failed = 0
-    for arg, reason in missing:
-        failed += 1
-        console.print(f"[bold red]FAIL[/]  {escape(arg)}: {escape(reason)}")
-    for path, _ in paths:
+    for path, _, missing in items:
+        if missing is not None:
+            failed += 1
+            console.print(f"[bold red]FAIL[/]  {escape(path)}: {escape(missing)}")
+            continue
         try:
             note = _validate_one(path)
         except Exception as exc:
@@ -630,7 +623,7 @@ def validate(files: tuple[str, ...], recursive: bool, quiet: bool) -> None:
         if not quiet:
             console.print(f"[green]OK[/]    {escape(path)}  ({escape(note)})")
     if failed:
-        raise CommandError(f"{failed} of {len(paths) + len(missing)} files failed validation")
+        raise CommandError(f"{failed} of {len(items)} files failed validation")
 
 
 def _validate_one(path: str) -> str:
@@ -640,9 +633,8 @@ def _validate_one(path: str) -> str:
     load(path, format=fmt)  # first: its errors say most precisely what is wrong
     header = _header(fmt, path)
     version = (header or {}).get("version") or "no version header"
-    checked, digest = _digest(fmt, header)
-    return f"{fmt.name} {version}, " + (f"{digest or 'digest'} verified" if checked
-                                         else "no digest")
+    digest = _digest(header)
+    return f"{fmt.name} {version}, " + (f"{digest} verified" if digest else "no digest")
 
 
 # ------------------------------------------------------------------------- convert
@@ -716,14 +708,14 @@ def convert(sources: tuple[str, ...], dest: str, fmt: Any, options: dict[str, An
     to_folder = (len(sources) > 1 or os.path.isdir(dest) or dest.endswith(("/", os.sep))
                  or any(os.path.isdir(s) or (_GLOB_CHARS & set(s) and not os.path.exists(s))
                         for s in sources))
-    paths, missing = _expand(sources, recursive)
+    items = _expand(sources, recursive)
     if to_folder:
         if fmt is None:
             raise click.UsageError("converting into a folder needs --format NAME")
         suffixes = _suffixes()
         jobs = [(src, os.path.join(dest, os.path.dirname(rel),
-                                   _stem(os.path.basename(rel), suffixes) + fmt.suffixes[0]))
-                for src, rel in paths]
+                                   _stem(os.path.basename(rel), suffixes) + fmt.suffixes[0]),
+                  missing) for src, rel, missing in items]
     else:
         if fmt is None:
             from .errors import FormatNotInstalledError, UnknownFormatError
@@ -735,18 +727,15 @@ def convert(sources: tuple[str, ...], dest: str, fmt: Any, options: dict[str, An
             except UnknownFormatError:
                 raise click.UsageError(f"cannot tell the format of {dest} from its suffix; "
                                        "pass --format NAME") from None
-        jobs = [(src, dest) for src, _ in paths]
-    failures = [f"{arg}: {reason}" for arg, reason in missing]
-    for line in failures:
-        click.echo(line, err=True)
-    done = _convert_all(jobs, fmt, options, drop_manifest, progress, failures)
-    if failures:
-        raise CommandError(f"{len(failures)} of {len(jobs) + len(missing)} files failed; "
-                           f"{done} converted")
+        jobs = [(src, dest, missing) for src, _, missing in items]
+    done = _convert_all(jobs, fmt, options, drop_manifest, progress)
+    if done < len(jobs):
+        raise CommandError(f"{len(jobs) - done} of {len(jobs)} files failed; {done} converted")
 
 
-def _convert_all(jobs: list[tuple[str, str]], fmt: Any, options: dict[str, Any],
-                 drop_manifest: bool, progress: bool | None, failures: list[str]) -> int:
+def _convert_all(jobs: list[tuple[str, str, str | None]], fmt: Any, options: dict[str, Any],
+                 drop_manifest: bool, progress: bool | None) -> int:
+    """Convert each ``(source, target, reason it is missing)``; return how many worked."""
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -756,9 +745,11 @@ def _convert_all(jobs: list[tuple[str, str]], fmt: Any, options: dict[str, Any],
         TimeElapsedColumn,
     )
 
+    from .errors import WriteError
+
     if progress is None:
         # Both streams on a terminal: the bar (stderr) and the file lines (stdout) share it.
-        total = sum(os.path.getsize(src) for src, _ in jobs if os.path.isfile(src))
+        total = sum(os.path.getsize(src) for src, _, missing in jobs if missing is None)
         progress = (sys.stderr.isatty() and sys.stdout.isatty()
                     and (len(jobs) > 1 or total > _PROGRESS_BYTES))
     seen: dict[str, str] = {}
@@ -767,19 +758,22 @@ def _convert_all(jobs: list[tuple[str, str]], fmt: Any, options: dict[str, Any],
                TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
         task = bar.add_task("converting", total=len(jobs))
-        for src, dst in jobs:
+        for src, dst, missing in jobs:
             key = os.path.realpath(dst)
+            if missing is not None:
+                click.echo(f"{src}: {missing}", err=True)
+                bar.advance(task)
+                continue
             try:
                 if key in seen:
-                    raise CommandError(f"{dst} would also be written from {seen[key]}: "
-                                       "rename one of them")
+                    raise WriteError(f"{dst} would also be written from {seen[key]}: "
+                                     "rename one of them")
                 seen[key] = src
                 _convert_one(src, dst, fmt, options, drop_manifest)
             except Exception as exc:
                 if _debug():
                     raise
-                failures.append(_fail_line(src, exc))
-                click.echo(failures[-1], err=True)
+                click.echo(_fail_line(src, exc), err=True)
             else:
                 done += 1
                 click.echo(f"{src} -> {dst}")
@@ -793,6 +787,7 @@ def _convert_one(src: str, dst: str, fmt: Any, options: dict[str, Any],
     from .errors import UnsupportedFeatureError
 
     source_format = _read_format(src)
+    tree = source_format.load_path(src)  # first: its errors say most precisely what is wrong
     manifest = None
     if not drop_manifest:
         manifest = (_header(source_format, src) or {}).get("manifest")
@@ -800,7 +795,6 @@ def _convert_one(src: str, dst: str, fmt: Any, options: dict[str, Any],
             raise UnsupportedFeatureError(
                 f"it holds a manifest (e.g. a job's provenance) that format {fmt.name!r} "
                 "cannot store; pass --drop-manifest to convert it without")
-    tree = source_format.load_path(src)
     folder = os.path.dirname(dst)
     if folder:
         os.makedirs(folder, exist_ok=True)
