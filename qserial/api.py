@@ -372,7 +372,8 @@ def load(
         Indices of the pubs to read from a ``PrimitiveResult``. Formats that
         support partial reads read only those pubs' data.
     **options
-        Passed to the format's reader (for JSON: ``max_array_bytes``).
+        Passed to the format's reader (for JSON: ``max_array_bytes``,
+        ``max_expansion``; see docs/compatibility.md for every format's limits).
 
     Returns
     -------

@@ -38,6 +38,9 @@ class ParquetFormat(qserial.Format):
     max_bytes : int
         Refuse files whose registers would decode to more bytes than this
         (default 16 GiB).
+    max_expansion : float or None
+        Refuse files whose registers would decode to more than this many times the
+        file's size (and 32 MiB); default 32, ``None`` for trusted files.
     """
 
     name = "parquet"

@@ -31,6 +31,11 @@ K_PUB = "qserial.pub.{}"
 ROW_GROUP_ROWS = 1 << 20
 INDEX_CODEC = "lz4"  # index columns are runs of one value: lz4 shrinks them nearly for free
 DEFAULT_MAX_BYTES = 16 << 30
+# Registers are written uncompressed, so an honest file decodes to about its own size;
+# dictionary or compressed columns may expand, but not beyond this factor (and a free
+# allowance), unless the caller trusts the file (max_expansion=None).
+DEFAULT_MAX_EXPANSION = 32
+FREE_EXPANSION_BYTES = 32 << 20
 _UINT_WIDTHS = (1, 2, 4, 8)
 
 
@@ -277,7 +282,8 @@ def _open(source: str | bytes | IO[bytes]) -> pq.ParquetFile:
 
 
 def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = True,
-         max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+         max_bytes: int = DEFAULT_MAX_BYTES,
+         max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
     """Read the tree of a qserial Parquet file (a path, or the whole file as bytes)."""
     try:
         size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
@@ -290,7 +296,10 @@ def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = T
                 raise qserial.TruncatedError(
                     f"the Parquet file ends early or its footer is damaged: {exc}", "$") from None
             raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
-        return _Reader(pf, meta, size, verify, max_bytes).read(pubs)
+        limit = max_bytes
+        if max_expansion is not None:
+            limit = min(limit, max(int(max_expansion * size), FREE_EXPANSION_BYTES))
+        return _Reader(pf, meta, size, verify, limit).read(pubs)
     except QSerialError:
         raise
     except MemoryError:
@@ -428,8 +437,9 @@ class _Reader:
         need = seen * sum(width for _kind, width in self.kinds.values())
         if need > self.max_bytes:
             raise LimitExceededError(
-                f"the selected pubs would decode to {need} bytes, over max_bytes="
-                f"{self.max_bytes}", "$")
+                f"the selected pubs would decode to {need} bytes from a {self.size}-byte "
+                f"file, over the limit of {self.max_bytes} (raise max_bytes=, or pass "
+                "max_expansion=None for a trusted file)", "$")
         md = self.pf.metadata
         first = len(self.schema) - len(self.kinds)
         for i in offsets:
