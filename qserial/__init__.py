@@ -10,7 +10,6 @@ from __future__ import annotations
 from . import types as _types  # noqa: F401  (registers Python and numpy values)
 from ._version import __version__
 from .api import dump, dump_tree, dumps, formats, load, load_tree, loads, read_header
-from .archive import Archive, ArchivedJob
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
@@ -33,6 +32,15 @@ from .formats import Format
 from .provenance import provenance
 from .registry import REGISTRY, TypeEntry, register_type
 from .tree import Node, UnknownObject
+
+
+def __getattr__(name: str) -> object:
+    # The archive (SQLite, rich, pathlib) loads only when it is used.
+    if name in ("Archive", "ArchivedJob"):
+        from . import archive
+
+        return getattr(archive, name)
+    raise AttributeError(f"module 'qserial' has no attribute {name!r}")
 
 __all__ = [
     "__version__",

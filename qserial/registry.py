@@ -18,7 +18,6 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from types import MappingProxyType
 from typing import Any
 
@@ -188,6 +187,9 @@ class TypeRegistry:
             if self._entry_points_loaded:
                 return False
             self._entry_points_loaded = True
+            # importlib.metadata costs ~30 ms to import: only when a type is unknown.
+            from importlib.metadata import entry_points
+
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 try:
                     target = ep.load()

@@ -10,7 +10,6 @@ others working.
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import threading
 import warnings
 from typing import IO, Any, ClassVar
@@ -138,6 +137,8 @@ def _discover() -> dict[str, Format]:
     from .json import JSONFormat
 
     found: dict[str, Format] = {"json": JSONFormat()}
+    import importlib.metadata  # ~30 ms: only when formats are first needed
+
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in found:
             continue
@@ -260,6 +261,8 @@ def writer_versions() -> dict[str, str | None]:
 
 @functools.cache
 def _writer_versions() -> dict[str, str | None]:
+    import importlib.metadata
+
     out: dict[str, str | None] = {}
     for dist in ("qserial", "qiskit", "qiskit-ibm-runtime", "numpy"):
         try:
