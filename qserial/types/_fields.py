@@ -21,6 +21,8 @@ def fields(value: Any, tag: str, required: tuple[str, ...], optional: tuple[str,
 
 def integer(value: Any, what: str, *, minimum: int | None = 0) -> int:
     """Return ``value`` as an int if it is an integral number (not bool)."""
+    if type(value) is int and (minimum is None or value >= minimum):
+        return value  # the common case, checked first: spans hold hundreds of these
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise DecodeError(f"{what} must be an integer, not {type(value).__name__}")
     value = int(value)
@@ -38,11 +40,15 @@ def shape(value: Any, what: str = "shape") -> tuple[int, ...]:
     """Return a shape tuple from a list or tuple of non-negative ints."""
     if not isinstance(value, (list, tuple)):
         raise DecodeError(f"{what} must be a sequence of integers, not {type(value).__name__}")
+    if all(type(v) is int and v >= 0 for v in value):
+        return tuple(value)
     return tuple(integer(v, what) for v in value)
 
 
 def sequence(value: Any, what: str) -> list:
     """Return ``value`` if it is a list or tuple."""
+    if type(value) is list:
+        return value
     if not isinstance(value, (list, tuple)):
         raise DecodeError(f"{what} must be a sequence, not {type(value).__name__}")
     return list(value)
