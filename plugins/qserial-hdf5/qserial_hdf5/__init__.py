@@ -61,8 +61,8 @@ class HDF5Format(Format):
         _no_options(options)
         from . import _io
 
-        stream, size = _checked_stream(stream)
-        return _io.read(stream, size, verify=verify, pubs=pubs)
+        stream, size, end = _checked_stream(stream)
+        return _io.read(stream, size, end, verify=verify, pubs=pubs)
 
     def load_path(self, path: str, *, verify: bool = True, pubs: list[int] | None = None,
                   **options: Any) -> Any:
@@ -71,12 +71,13 @@ class HDF5Format(Format):
         from . import _io
 
         path = os.fspath(path)
-        return _io.read(path, _checked_path(path), verify=verify, pubs=pubs)
+        return _io.read(path, *_checked_path(path), verify=verify, pubs=pubs)
 
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """The file's format, layout version, writer versions and manifest (if any).
 
-        Only root attributes are read, and checked against their digest.
+        Only the root attributes (or their copy in the file's index) are read, and
+        checked against their digest.
 
         Returns
         -------
@@ -86,19 +87,18 @@ class HDF5Format(Format):
         """
         from . import _io
 
-        stream, size = _checked_stream(stream)
-        return _io.read_header(stream, size)
+        return _io.read_header(*_checked_stream(stream))
 
     def read_header_path(self, path: str) -> dict[str, Any]:
         """:meth:`read_header` of the file at ``path``."""
         from . import _io
 
         path = os.fspath(path)
-        return _io.read_header(path, _checked_path(path))
+        return _io.read_header(path, *_checked_path(path))
 
 
-def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int]:
-    """A seekable stream positioned at the file's start, and the file's size."""
+def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int, int | None]:
+    """A seekable stream at the file's start, the file's size and HDF5's end of file."""
     from . import _io
 
     seekable = False
@@ -111,18 +111,17 @@ def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int]:
     size = _io.file_size_of(stream)
     head = stream.read(48)
     stream.seek(0)
-    _io.check_superblock(head, size)
-    return stream, size
+    return stream, size, _io.check_superblock(head, size)
 
 
-def _checked_path(path: str) -> int:
+def _checked_path(path: str) -> tuple[int, int | None]:
+    """The file's size and HDF5's end of file."""
     from . import _io
 
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(48)
-    _io.check_superblock(head, size)
-    return size
+    return size, _io.check_superblock(head, size)
 
 
 def _no_options(options: dict[str, Any]) -> None:

@@ -42,8 +42,8 @@ from qserial import (
     UnsupportedTypeError,
 )
 
-__all__ = ["array_bytes", "decode", "dtype_from_json", "dtype_to_json", "dumps_json", "encode",
-           "loads_json", "storage_dtype"]
+__all__ = ["array_extents", "decode", "dtype_from_json", "dtype_to_json", "dumps_json", "encode",
+           "loads_json", "loads_prefix", "loads_span", "storage_dtype"]
 
 _INT64 = 1 << 63
 # Keys that say nothing about an array, skipped when naming its dataset.
@@ -152,40 +152,47 @@ def encode(tree: Any,
     """
 
     def enc(x: Any, hint: str, attrs: dict | None = None) -> Any:
+        # Most frequent kinds first: this runs for every value of every pub.
         t = type(x)
-        if x is None or t is bool or t is str:
+        if t is dict:
+            for k in x:
+                if k[:1] == "$":
+                    return {"$d": [[k, enc(v, hint if k in _ANON_KEYS else k)]
+                                   for k, v in x.items()]}
+            return {k: enc(v, hint if k in _ANON_KEYS else k, attrs if k == "array" else None)
+                    for k, v in x.items()}
+        if t is Node:
+            value = x.value
+            tag = x.tag
+            if tag == "npscalar" and type(value) is np.ndarray and value.ndim == 0:
+                # numpy scalars stay in the structure: a dataset each would cost more
+                # than the value.
+                return {"$t": tag, "v": _inline(value)}
+            if (tag == "BitArray" and type(value) is dict
+                    and type(value.get("num_bits")) is int
+                    and -_INT64 <= value["num_bits"] < _INT64):
+                # Readers without qserial find num_bits next to the packed bytes.
+                return {"$t": tag, "v": enc(value, hint, {"num_bits": value["num_bits"]})}
+            return {"$t": tag, "v": enc(value, hint)}
+        if t is str or t is bool or x is None:
             return x
         if t is int:
             return x if -_INT64 <= x < _INT64 else {"$i": format(x, "x")}
+        if t is list:
+            return [v if type(v) is str else enc(v, hint if i == 0 else f"{hint}_{i}")
+                    for i, v in enumerate(x)]
+        if t is np.ndarray:
+            if x.dtype.hasobject:
+                raise UnsupportedTypeError("an array of Python objects cannot be stored")
+            name, offset = add_array(x, hint, attrs or {})
+            return {"$a": name, "dtype": dtype_to_json(x.dtype), "shape": list(x.shape),
+                    "raw": storage_dtype(x.dtype) is None or x.ndim > 31, "at": offset}
         if t is float:
             if math.isfinite(x):
                 return x
             return {"$f": struct.pack(">d", x).hex()}
         if t is bytes:
             return {"$b": base64.b64encode(x).decode("ascii")}
-        if t is list:
-            return [enc(v, hint if i == 0 else f"{hint}_{i}") for i, v in enumerate(x)]
-        if t is dict:
-            if any(k[:1] == "$" for k in x):
-                return {"$d": [[k, enc(v, _hint(k, hint))] for k, v in x.items()]}
-            return {k: enc(v, _hint(k, hint), attrs if k == "array" else None)
-                    for k, v in x.items()}
-        if t is Node:
-            value = x.value
-            if x.tag == "npscalar" and type(value) is np.ndarray and value.ndim == 0:
-                # numpy scalars stay in the structure: a dataset each would cost more
-                # than the value.
-                return {"$t": x.tag, "v": _inline(value)}
-            if (x.tag == "BitArray" and type(value) is dict
-                    and type(value.get("num_bits")) is int
-                    and -_INT64 <= value["num_bits"] < _INT64):
-                # Readers without qserial find num_bits next to the packed bytes.
-                return {"$t": x.tag, "v": enc(value, hint, {"num_bits": value["num_bits"]})}
-            return {"$t": x.tag, "v": enc(value, hint)}
-        if t is np.ndarray:
-            name, offset = add_array(x, hint, attrs or {})
-            return {"$a": name, "dtype": dtype_to_json(x.dtype), "shape": list(x.shape),
-                    "raw": storage_dtype(x.dtype) is None or x.ndim > 31, "at": offset}
         raise UnsupportedTypeError(f"a tree cannot hold {t.__name__}; convert the value "
                                    "with qserial.to_tree first")
 
@@ -196,10 +203,6 @@ def _inline(x: np.ndarray) -> dict:
     return {"$a": None, "dtype": dtype_to_json(x.dtype), "shape": [],
             "raw": storage_dtype(x.dtype) is None,
             "data": base64.b64encode(x.tobytes()).decode("ascii")}
-
-
-def _hint(key: str, parent: str) -> str:
-    return parent if key in _ANON_KEYS else key
 
 
 def decode(skel: Any,
@@ -213,43 +216,55 @@ def decode(skel: Any,
     """
 
     def dec(x: Any) -> Any:
+        # Dicts first, and plain values kept without a call: this runs for every value
+        # of every pub.
         t = type(x)
+        if t is dict:
+            if not x:
+                return {}
+            first = next(iter(x))
+            if first == "$t":  # the commonest marker, without a further call
+                tag = x["$t"]
+                if len(x) != 2 or type(tag) is not str or "v" not in x:
+                    raise DecodeError("malformed tagged value")
+                v = x["v"]
+                tv = type(v)
+                if tv is str or tv is int or tv is float or tv is bool or v is None:
+                    return Node(tag, v)
+                return Node(tag, dec(v))
+            if first[:1] == "$":
+                return _special(first, x)
+            res = {}
+            for k, v in x.items():
+                tv = type(v)
+                if tv is str or tv is int or tv is float or tv is bool or v is None:
+                    res[k] = v
+                    continue
+                try:
+                    res[k] = dec(v)
+                except QSerialError as e:
+                    e._prepend(_key_segment(k))
+                    raise
+            return res
         if t is list:
             out = []
             for i, v in enumerate(x):
+                tv = type(v)
+                if tv is str or tv is int or tv is float or tv is bool or v is None:
+                    out.append(v)
+                    continue
                 try:
                     out.append(dec(v))
                 except QSerialError as e:
                     e._prepend(f"[{i}]")
                     raise
             return out
-        if t is dict:
-            if not x:
-                return {}
-            first = next(iter(x))
-            if first[:1] != "$":
-                res = {}
-                for k, v in x.items():
-                    try:
-                        res[k] = dec(v)
-                    except QSerialError as e:
-                        e._prepend(_key_segment(k))
-                        raise
-                return res
-            return _special(first, x)
         if t is float or t is int or t is str or t is bool or x is None:
             return x
         raise DecodeError(f"unexpected {t.__name__} in the structure")
 
     def _special(first: str, x: dict) -> Any:
         v = x[first]
-        if first == "$t":
-            if len(x) != 2 or not isinstance(v, str) or "v" not in x:
-                raise DecodeError("malformed tagged value")
-            try:
-                return Node(v, dec(x["v"]))
-            except QSerialError:
-                raise
         if first == "$a":
             return _array(x)
         if len(x) != 1:
@@ -296,7 +311,10 @@ def decode(skel: Any,
         raw = x.get("raw")
         if not isinstance(shape, list) or type(raw) is not bool:
             raise DecodeError("malformed array description")
-        shape = tuple(_small_int(n) for n in shape)
+        for n in shape:
+            if type(n) is not int or not 0 <= n < _INT64:
+                raise DecodeError(f"expected a non-negative integer, got {n!r:.40}")
+        shape = tuple(shape)
         name = x["$a"]
         if name is None:
             data = x.get("data")
@@ -320,37 +338,47 @@ def decode(skel: Any,
     return dec(skel)
 
 
-def array_bytes(skel: Any, align: int) -> int:
-    """Bytes the arrays a skeleton refers to need, each rounded up to ``align``.
+def array_extents(skel: Any, text: bytes) -> list[tuple[Any, int]]:
+    """``(at, nbytes)`` of every array the skeleton parsed from ``text`` keeps in a dataset.
 
-    Malformed descriptions count as nothing here; :func:`decode` reports them.
+    Malformed descriptions are left out here (:func:`decode` reports them); a dict
+    with an ``"$a"`` key anywhere counts, so the sum is never less than what
+    :func:`decode` reads.
     """
-    total = 0
-    stack = [skel]
-    while stack:
-        x = stack.pop()
-        t = type(x)
-        if t is list:
-            stack.extend(x)
-        elif t is dict:
-            if x and next(iter(x)) == "$a":
-                if type(x["$a"]) is str:
+    if b'"$a":"' not in text:
+        # Only a dataset reference writes these bytes (a string cannot hold an unescaped
+        # quote, a "$a" dict key is stored in the "$d" form): no walk through, say,
+        # execution spans that name no array.
+        return []
+    out: list[tuple[Any, int]] = []
+
+    def walk(values: Any) -> None:
+        for x in values:
+            t = type(x)
+            if t is dict:
+                if type(x.get("$a")) is str:
                     try:
                         count = 1
                         for n in x["shape"]:
                             count *= _small_int(n)
-                        nbytes = count * dtype_from_json(x["dtype"]).itemsize
+                        out.append((x.get("at"), count * dtype_from_json(x["dtype"]).itemsize))
                     except (QSerialError, TypeError, KeyError):
-                        continue
-                    total += -(-nbytes // align) * align
-            else:
-                stack.extend(x.values())
-    return total
+                        pass
+                else:
+                    walk(x.values())
+            elif t is list:
+                walk(x)
+
+    walk((skel,))
+    return out
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
 def dumps_json(skel: Any) -> bytes:
     """Compact ASCII JSON; strict, so no NaN or Infinity literals can slip in."""
-    return json.dumps(skel, separators=(",", ":"), allow_nan=False).encode("ascii")
+    return _ENCODER.encode(skel).encode("ascii")
 
 
 def _no_constants(name: str) -> Any:
@@ -367,3 +395,26 @@ def loads_json(data: bytes, where: str) -> Any:
         raise LimitExceededError(f"{where} nests too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError(f"{where} is not valid JSON: {exc}") from None
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def loads_prefix(text: str, start: int, where: str) -> tuple[Any, int]:
+    """Parse the JSON value that starts at ``text[start]``; returns it and where it ends."""
+    try:
+        return _DECODER.raw_decode(text, start)
+    except QSerialError:
+        raise
+    except RecursionError:
+        raise LimitExceededError(f"{where} nests too deeply") from None
+    except ValueError as exc:
+        raise DecodeError(f"{where} is not valid JSON: {exc}") from None
+
+
+def loads_span(text: str, start: int, end: int, where: str) -> Any:
+    """Parse the one JSON value that fills ``text[start:end]`` exactly, without a copy."""
+    value, stop = loads_prefix(text, start, where)
+    if stop != end:
+        raise DecodeError(f"{where} is not valid JSON: its value ends at {stop}, not {end}")
+    return value

@@ -11,6 +11,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
+import qserial_hdf5._io as hdf5_io
 from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
 
 import qserial
@@ -58,11 +59,13 @@ def test_plain_hdf5_layout(tmp_path: Any) -> None:
             assert ds.attrs["num_bits"] == 30
             assert ds.id.get_create_plist().get_layout() == h5py.h5d.CONTIGUOUS
             np.testing.assert_array_equal(ds[()], pub.data.meas.array)
-            tree = json.loads(f[f"pub_results/{i}"].attrs["qserial_tree"])
+        # One JSON array: the root's structure, then each pub's.
+        root, *pubs = json.loads(f.attrs["qserial_tree"])
+        assert root["v"]["metadata"] == {"version": 2}
+        assert len(pubs) == len(result)
+        for tree in pubs:
             assert tree["$t"] == "SamplerPubResult"
             assert tree["v"]["metadata"] == {"shots": 64, "circuit_metadata": {"i": 1}}
-        root = json.loads(f.attrs["qserial_tree"])
-        assert root["v"]["metadata"] == {"version": 2}
 
 
 def test_counts_without_qserial(tmp_path: Any) -> None:
@@ -131,8 +134,10 @@ EXOTIC = {
 @pytest.mark.parametrize("key", sorted(EXOTIC))
 def test_exact_round_trip(key: str, tmp_path: Any) -> None:
     obj = {key: EXOTIC[key]}
-    back = qserial.loads(qserial.dumps(obj, format="hdf5"))
-    assert_equal(back, obj)
+    data = qserial.dumps(obj, format="hdf5")
+    assert_equal(qserial.loads(data), obj)
+    # Read through HDF5 too: the file cut at HDF5's end, without qserial's index.
+    assert_equal(qserial.loads(data[:hdf5_io.check_superblock(data[:48], len(data))]), obj)
     path = tmp_path / "x.h5"
     qserial.dump(obj, path)
     assert_equal(qserial.load(path), obj)
@@ -217,6 +222,21 @@ def test_format_module_is_light() -> None:
     assert out.stdout.strip() == "False"
 
 
+def _structure_texts(tree_text: bytes) -> tuple[bytes, list[bytes]]:
+    """qserial_tree's root text and each pub's text, as docs/formats/hdf5.md finds them."""
+    root = json.loads(tree_text)[0]
+    slot = root["v"].get("pub_results") if root["$t"] == "PrimitiveResult" else None
+    lengths = slot["v"] if isinstance(slot, dict) and slot.get("$t") == "$pubs" else []
+    # The pubs' texts end the array, one comma between each: the root's text is the rest.
+    start = len(tree_text) - 1 - sum(lengths) - len(lengths)
+    root_text = tree_text[1:start]
+    texts = []
+    for n in lengths:
+        texts.append(tree_text[start + 1:start + 1 + n])
+        start += 1 + n
+    return root_text, texts
+
+
 def test_digests_follow_the_documented_recipe(tmp_path: Any) -> None:
     """docs/formats/hdf5.md's digest recipe, with h5py and xxhash only."""
     import re
@@ -228,19 +248,120 @@ def test_digests_follow_the_documented_recipe(tmp_path: Any) -> None:
     qserial.dump(real_results()["estimator"], path, manifest={"who": "me"})
     with h5py.File(path, "r") as f:
         digests = f.attrs["qserial_digest"]
-        assert len(digests) == 2 + len(f["pub_results"])
-        for i in range(len(f["pub_results"])):
-            group = f[f"pub_results/{i}"]
-            text = bytes(group.attrs["qserial_tree"])
+        tree_text = bytes(f.attrs["qserial_tree"])
+        root_text, texts = _structure_texts(tree_text)
+        assert len(texts) == len(f["pub_results"]) and len(digests) == 2 + len(texts)
+        for i, text in enumerate(texts):
             h = xxhash.xxh3_64(b"qserial-hdf5 pub %d\0" % i)
-            h.update(text)
             for name in re.findall(rb'"\$a":"([^"]*)"', text):
-                h.update(group[name.decode()][()].tobytes())
+                h.update(f[f"pub_results/{i}/{name.decode()}"][()].tobytes())
+            h.update(text)
             assert h.intdigest() == digests[2 + i]
         assert xxhash.xxh3_64(b"qserial-hdf5 root arrays\0").intdigest() == digests[1]
         h = xxhash.xxh3_64(b"qserial-hdf5\0")
         for part in (f.attrs["qserial_format_version"], f.attrs["qserial_writer"],
-                     f.attrs["qserial_manifest"], f.attrs["qserial_tree"],
+                     f.attrs["qserial_manifest"], root_text,
                      digests[1:].astype("<u8").tobytes()):
             h.update(struct.pack("<q", len(part)) + bytes(part))
         assert h.intdigest() == digests[0]
+
+
+def test_index_follows_the_documented_layout(tmp_path: Any) -> None:
+    """docs/formats/hdf5.md's index after HDF5's end, with h5py, numpy and xxhash only."""
+    import struct
+
+    import xxhash
+
+    path = tmp_path / "i.h5"
+    result = sweep(pubs=3)
+    qserial.dump(result, path)
+    data = path.read_bytes()
+    end = struct.unpack_from("<Q", data, 28)[0]  # the superblock's end-of-file address
+    index = data[end:]
+    assert index[:8] == b"QSHDF5IX"
+    length, digest = struct.unpack_from("<QQ", index, 8)
+    assert length == len(index)
+    body = index[24:]
+    assert xxhash.xxh3_64(b"qserial-hdf5 index\0" + body).intdigest() == digest
+    fields, pos = [], 0
+
+    def take(n: int) -> bytes:
+        nonlocal pos
+        pos += n
+        return body[pos - n:pos]
+
+    def u64() -> int:
+        return struct.unpack("<Q", take(8))[0]
+
+    for _ in range(3):  # version, writer, manifest (absent: length 2**64 - 1)
+        n = u64()
+        fields.append(None if n == 2**64 - 1 else take(n))
+    layout, count = u64(), u64()
+    regions = np.frombuffer(take(16 * count), "<u8").reshape(-1, 2)
+    digests = np.frombuffer(take(8 * u64()), "<u8")
+    tree_text = take(u64())
+    assert pos == len(body)
+    with h5py.File(path, "r") as f:  # HDF5 ignores what follows its end
+        assert fields == [f.attrs["qserial_format_version"], f.attrs["qserial_writer"], None]
+        np.testing.assert_array_equal(digests, f.attrs["qserial_digest"])
+        assert tree_text == f.attrs["qserial_tree"]
+        ranges = sorted((f[f"pub_results/{i}/meas"].id.get_offset(),
+                         f[f"pub_results/{i}/meas"].id.get_storage_size()) for i in range(3))
+    assert regions.tolist() == [list(r) for r in ranges]
+    # The layout digest: every byte before HDF5's end that is not a dataset's.
+    h = xxhash.xxh3_64(b"qserial-hdf5 layout\0")
+    pos = 0
+    for offset, n in regions.tolist():
+        h.update(data[pos:offset])
+        pos = offset + n
+    h.update(data[pos:end])
+    assert h.intdigest() == layout
+
+
+def test_loads_without_opening_hdf5(tmp_path: Any, monkeypatch: Any) -> None:
+    """With the index valid and HDF5's bytes as written, HDF5 is never opened."""
+    path = tmp_path / "f.h5"
+    result = sweep(pubs=4)
+    qserial.dump(result, path)
+    opened = []
+    real_open = hdf5_io._open
+    monkeypatch.setattr(hdf5_io, "_open", lambda source: opened.append(source) or
+                        real_open(source))
+    assert_equal(qserial.load(path), result)
+    assert_equal(qserial.load(path, pubs=[2]),
+                 PrimitiveResult([result[2]], metadata=result.metadata))
+    assert_equal(qserial.loads(path.read_bytes()), result)
+    assert opened == []
+    # Without its index (an HDF5 tool rewrote or edited the file), HDF5 reads it.
+    data = path.read_bytes()
+    assert_equal(qserial.loads(data[:hdf5_io.check_superblock(data[:48], len(data))]), result)
+    assert len(opened) == 1
+    with h5py.File(path, "r+") as f:  # HDF5 cuts a file to its own end when writing
+        f.attrs["note"] = "edited"
+    edited = path.read_bytes()
+    assert hdf5_io.check_superblock(edited[:48], len(edited)) == len(edited)  # no index
+    assert_equal(qserial.load(path), result)
+    assert len(opened) == 2
+
+
+def test_changed_hdf5_bytes_are_read_through_hdf5(tmp_path: Any, monkeypatch: Any) -> None:
+    """A change to HDF5's own bytes that kept the index sends the read through HDF5."""
+    path = tmp_path / "f.h5"
+    result = sweep(pubs=2)
+    qserial.dump(result, path)
+    data = bytearray(path.read_bytes())
+    with h5py.File(path, "r") as f:
+        assert f["pub_results/0/meas"].id.get_offset() > 48
+    data[48] ^= 0x01  # HDF5's first byte after the superblock
+    path.write_bytes(bytes(data))
+    opened = []
+    real_open = hdf5_io._open
+    monkeypatch.setattr(hdf5_io, "_open", lambda source: opened.append(source) or
+                        real_open(source))
+    try:
+        assert_equal(qserial.load(path), result)
+    except qserial.QSerialError:
+        pass
+    assert opened, "the layout digest did not notice the change"
+
+
