@@ -372,8 +372,9 @@ def load(
         Indices of the pubs to read from a ``PrimitiveResult``. Formats that
         support partial reads read only those pubs' data.
     **options
-        Passed to the format's reader (for JSON: ``max_array_bytes``,
-        ``max_expansion``; see docs/compatibility.md for every format's limits).
+        Passed to the format's reader: every format takes ``verify=False`` to skip
+        its digest checks on trusted files; JSON also ``max_array_bytes`` and
+        ``max_expansion`` (see docs/compatibility.md for every format's limits).
 
     Returns
     -------

@@ -38,7 +38,8 @@ def _doc(obj: Any, **options: Any) -> dict:
 
 
 def _load_doc(doc: Any, **options: Any) -> Any:
-    return qserial.loads(json.dumps(doc), **options)
+    # The documents are edited on purpose: their digests no longer match.
+    return qserial.loads(json.dumps(doc), **{"verify": False, **options})
 
 
 def _meas(doc: dict, pub: int) -> dict:

@@ -63,7 +63,7 @@ def test_forbidden_object_in_result_metadata_names_its_path() -> None:
     doc = json.loads(qserial.dumps(_results.sampler_result()))
     doc["__value__"]["pub_results"][1]["__value__"]["metadata"]["x"] = FORBIDDEN["settings-probe"]
     with pytest.raises(ForbiddenTypeError) as info:
-        qserial.loads(json.dumps(doc))
+        qserial.loads(json.dumps(doc), verify=False)  # edited: the digest differs
     assert info.value.path == "$.pub_results[1].metadata.x"
 
 
@@ -96,7 +96,7 @@ def test_noise_learner_pairs_load_under_both_module_names(module: str) -> None:
     text = qserial.dumps(result).decode()
     assert "qiskit_ibm_runtime.utils.noise_learner_result" in text  # as RuntimeEncoder writes
     text = text.replace("qiskit_ibm_runtime.utils.noise_learner_result", module)
-    assert_equal(qserial.loads(text), result)
+    assert_equal(qserial.loads(text, verify=False), result)  # edited: the digest differs
 
 
 # -- nothing named by a file is imported: observed in a fresh interpreter -------------------

@@ -26,6 +26,7 @@ from numpy.lib import format as npy_format
 from ..errors import DecodeError, LimitExceededError, QSerialError, TruncatedError
 
 __all__ = [
+    "check_compression",
     "encode_array",
     "encode_arrays",
     "decode_array",
@@ -124,6 +125,18 @@ def _npy_parts(arr: np.ndarray) -> tuple[bytes, Any]:
     return header.getvalue(), body.reshape(-1).view(np.uint8)
 
 
+def check_compression(compression: object) -> None:
+    """Raise ``ValueError`` unless ``compression`` is ``"auto"`` or a zlib level 0-9."""
+    if isinstance(compression, str):
+        if compression == "auto":
+            return
+    elif isinstance(compression, int) and not isinstance(compression, bool):
+        if 0 <= compression <= 9:
+            return
+    raise ValueError(f"compression must be 'auto' or a zlib level from 0 to 9, "
+                     f"not {compression!r}")
+
+
 def _choose_level(body: Any, compression: str | int) -> int:
     if compression != "auto":
         return int(compression)
@@ -154,7 +167,13 @@ def encode_array(arr: np.ndarray, compression: str | int = "auto") -> str:
         ``"auto"`` (compress at zlib level 6 only where a sample compresses by 10%
         or more, store otherwise) or a zlib level 0-9. Every level is read by
         ``RuntimeDecoder``.
+
+    Raises
+    ------
+    ValueError
+        If ``compression`` is neither.
     """
+    check_compression(compression)
     return _encode(arr, compression).decode("ascii")
 
 
@@ -166,6 +185,7 @@ def encode_arrays(
     Big totals are encoded in a few threads; values come in order as they are ready, so
     the caller can write one while the next ones are being encoded.
     """
+    check_compression(compression)
     total = sum(a.nbytes for a in arrays)
     return _imap(lambda a: _encode(a, compression), arrays, total)
 

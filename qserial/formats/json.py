@@ -8,7 +8,9 @@ docs/formats/json.md): tuples become lists, dict keys become strings, numpy scal
 become Python numbers, bytes become a ``bytes`` tag of qserial's own.
 
 The top-level tagged object carries a ``__qserial__`` member naming the format
-version and writing versions; RuntimeDecoder ignores it.
+version and writing versions, and ending with an xxh3-128 digest of every byte of
+the file before the digest's own value; RuntimeDecoder ignores it. Files without it
+(RuntimeEncoder's, and a plain list or dict at the top level) cannot be checked.
 """
 
 from __future__ import annotations
@@ -17,15 +19,18 @@ import json
 import os
 import re
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 import numpy as np
 import pybase64
+import xxhash
 
 from ..codec import key_segment
 from ..errors import (
     DecodeError,
     ForbiddenTypeError,
+    IntegrityError,
     LimitExceededError,
     QSerialError,
     TruncatedError,
@@ -39,6 +44,7 @@ from ._npy import (
     DEFAULT_MAX_ARRAY_BYTES,
     DEFAULT_MAX_EXPANSION,
     ExpansionBudget,
+    check_compression,
     decode_array,
     decode_arrays,
     encode_arrays,
@@ -49,6 +55,13 @@ __all__ = ["JSONFormat", "FORMAT_VERSION"]
 
 FORMAT_VERSION = "1.0"
 _HEADER_KEY = "__qserial__"
+# The header's last two members: the digest's name, then its value, the last string of
+# the file. The value is written as this placeholder and filled in once the bytes
+# before it are hashed.
+_DIGEST = "xxh3_128"
+_DIGEST_PLACEHOLDER = "0" * 32
+# Where the digest value sits: nothing but the two closing braces may follow it.
+_DIGEST_AT_END = re.compile(rb'"([0-9a-f]{32})"[ \t\r\n]*\}[ \t\r\n]*\}[ \t\r\n]*\Z')
 
 # RuntimeEncoder's generic "settings" / "_json" paths name a module and class to
 # import and call. qserial reads only these exact pairs, each as a registered tag.
@@ -337,7 +350,7 @@ class JSONFormat(Format):
     Dump options
     ------------
     compression : "auto" or int
-        zlib level for arrays; ``"auto"`` compresses only what shrinks.
+        zlib level 0-9 for arrays; ``"auto"`` compresses only what shrinks.
     indent : int or None
         Pretty-print with this indent.
     manifest : dict or None
@@ -351,6 +364,10 @@ class JSONFormat(Format):
     max_expansion : float or None
         Refuse a document whose compressed data (arrays, circuits) would expand to more
         than this many times the document's size (and 32 MiB); None: no such limit.
+    verify : bool
+        Check the digest in the ``__qserial__`` header, when the file has one, before
+        any array is decoded (default true); a mismatch raises
+        :class:`~qserial.IntegrityError`. Only turn it off to rescue a damaged file.
     """
 
     name = "json"
@@ -365,16 +382,25 @@ class JSONFormat(Format):
 
     def dump(self, tree: Any, stream: IO[bytes], *, compression: str | int = "auto",
              indent: int | None = None, manifest: dict | None = None) -> None:
+        check_compression(compression)
         writer = _Writer()
         try:
             doc = writer.lower(tree)
         except RecursionError:
             raise LimitExceededError("the tree nests too deeply to write as JSON") from None
+        header = None
         if isinstance(doc, dict) and "__type__" in doc:
-            doc[_HEADER_KEY] = {"format": "qserial-json", "version": FORMAT_VERSION,
-                                "writer": writer_versions()}
+            header = {"format": "qserial-json", "version": FORMAT_VERSION,
+                      "writer": writer_versions()}
             if manifest is not None:
-                doc[_HEADER_KEY]["manifest"] = manifest
+                header["manifest"] = manifest
+            # Last in the header, which is last in the document: see _write_with_digest.
+            header["digest"] = _DIGEST
+            header["digest_value"] = _DIGEST_PLACEHOLDER
+            doc[_HEADER_KEY] = header
+        elif isinstance(doc, dict) and _HEADER_KEY in doc:
+            raise UnsupportedTypeError(f"the top-level key {_HEADER_KEY!r} is reserved for "
+                                       "qserial's header and would be lost", "$")
         elif manifest is not None:
             raise UnsupportedFeatureError(
                 "JSON keeps a manifest only beside a tagged top-level value (e.g. a "
@@ -387,20 +413,19 @@ class JSONFormat(Format):
         pieces = text.split(f'"{writer.mark}#')
         payloads = encode_arrays(writer.arrays, compression)
         try:
+            parts: Iterable[bytes]
             if len(pieces) != len(writer.arrays) + 1:
                 # The random mark also occurs in the data itself: put the payloads in place.
                 for slot, payload in zip(writer.slots, payloads, strict=True):
                     slot["__value__"] = payload.decode("ascii")
-                stream.write(json.dumps(doc, indent=indent, allow_nan=True).encode("ascii"))
-                return
-            write = stream.write
-            write(pieces[0].encode("ascii"))
-            # json.dumps writes values in the order lower() met them, so the placeholders
-            # come in index order: each piece is '<index>"<text up to the next one>'.
-            for piece, payload in zip(pieces[1:], payloads, strict=True):
-                write(b'"')
-                write(payload)
-                write(piece[piece.index('"'):].encode("ascii"))
+                parts = (json.dumps(doc, indent=indent, allow_nan=True).encode("ascii"),)
+            else:
+                parts = _spliced(pieces, payloads)
+            if header is None:
+                for part in parts:
+                    stream.write(part)
+            else:
+                _write_with_digest(parts, stream.write)
         finally:
             payloads.close()  # stops the encoding threads if a write failed
 
@@ -409,7 +434,9 @@ class JSONFormat(Format):
 
         qserial writes the header as the last member of the document, so only the
         file's tail is parsed when it holds the header; otherwise the whole text is.
-        A file without a header (RuntimeEncoder's) gives version None.
+        A file without a header (RuntimeEncoder's) gives version None. The header
+        names the file's digest (``"digest": "xxh3_128"``) when it has one; only
+        :meth:`load` reads the whole file, so only it checks the digest.
         """
         header = _header_from_tail(stream)
         if header is None:
@@ -425,16 +452,18 @@ class JSONFormat(Format):
                "writer": header.get("writer") or {}}
         if "manifest" in header:
             out["manifest"] = header["manifest"]
+        if "digest" in header:
+            out["digest"] = header["digest"]
         return out
 
     def load(self, stream: IO[bytes], *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
-             max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
+             max_expansion: float | None = DEFAULT_MAX_EXPANSION, verify: bool = True) -> Any:
         return self.loads(stream.read(), max_array_bytes=max_array_bytes,
-                          max_expansion=max_expansion)
+                          max_expansion=max_expansion, verify=verify)
 
     def loads(self, data: bytes | str, *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
-              max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
-        """Read a tree from JSON text."""
+              max_expansion: float | None = DEFAULT_MAX_EXPANSION, verify: bool = True) -> Any:
+        """Read a tree from JSON text (options as for :meth:`load`)."""
         reader = _Reader(max_array_bytes, ExpansionBudget(len(data), max_expansion))
         big = len(data) >= _PREDECODE_FROM
         doc = reader.parse_cut(data) if big and isinstance(data, bytes) else None
@@ -443,11 +472,71 @@ class JSONFormat(Format):
             if big:
                 reader.find_arrays(doc)
         if isinstance(doc, dict):
+            # Also when "__type__" is missing: a damaged key must not hide the digest.
             header = doc.pop(_HEADER_KEY, None)
             if header is not None:
-                _check_header(header)
+                _check_header(header)  # first: a newer major version may differ in all else
+                # Either key names a digest: damage to the other must not skip the check.
+                if verify and ("digest" in header or "digest_value" in header):
+                    _verify_digest(data, header)
         reader.predecode()
         return reader.raise_(doc)
+
+
+def _spliced(pieces: list[str], payloads: Iterator[bytes]) -> Iterator[bytes]:
+    """The document's bytes: the JSON text with each array's base64 put in its place."""
+    yield pieces[0].encode("ascii")
+    # json.dumps writes values in the order lower() met them, so the placeholders come
+    # in index order: each piece is '<index>"<text up to the next one>'.
+    for piece, payload in zip(pieces[1:], payloads, strict=True):
+        yield b'"'
+        yield payload
+        yield piece[piece.index('"'):].encode("ascii")
+
+
+_PLACEHOLDER_VALUE = f'"{_DIGEST_PLACEHOLDER}"'.encode("ascii")
+
+
+def _write_with_digest(parts: Iterable[bytes], write: Callable[[bytes], Any]) -> None:
+    """Write ``parts``, the digest placeholder replaced by the digest of all before it.
+
+    The placeholder is the last string of the document, so it is in the last part and
+    found from its end; everything before it is hashed as it is written.
+    """
+    hasher = xxhash.xxh3_128()
+    parts = iter(parts)
+    last = next(parts)
+    for part in parts:
+        hasher.update(last)
+        write(last)
+        last = part
+    cut = last.rindex(_PLACEHOLDER_VALUE) + 1
+    hasher.update(last[:cut])
+    write(last[:cut])
+    write(hasher.hexdigest().encode("ascii") + last[cut + len(_DIGEST_PLACEHOLDER):])
+
+
+def _verify_digest(data: bytes | str, header: dict) -> None:
+    """Check the header's digest against every byte of ``data`` before its value."""
+    algorithm = header.get("digest", _DIGEST)
+    if algorithm != _DIGEST:
+        raise DecodeError(f"unknown digest {algorithm!r} in the {_HEADER_KEY} header "
+                          f"(this qserial checks {_DIGEST})", "$")
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    expected = header.get("digest_value")
+    found = _DIGEST_AT_END.search(data, max(len(data) - 256, 0))
+    if found is None or found[1].decode("ascii") != expected:
+        raise IntegrityError(f"the {_HEADER_KEY} header's digest value is not the last "
+                             "value of the file, where it is written: the file was altered",
+                             "$")
+    end = found.start(1)
+    actual = xxhash.xxh3_128_hexdigest(memoryview(data)[:end])
+    if actual != expected:
+        raise IntegrityError(
+            f"digest mismatch: {_DIGEST} of bytes 0-{end} is {actual}, the file says "
+            f"{expected}: the file was altered or damaged (verify=False reads it anyway)",
+            "$")
 
 
 def _parse(data: bytes | str) -> Any:
