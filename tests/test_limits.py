@@ -170,6 +170,9 @@ def parquet_rewrite(src: Path, dst: Path, meta: dict[bytes, bytes],
         else:
             writer.write_table(table, row_group_size=len(table))
         writer.add_key_value_metadata(meta)
+    from qserial_parquet._layout import seal_path
+
+    seal_path(str(dst))  # the footer seal, as the writer fills it in (docs/formats/parquet.md)
 
 
 def parquet_zero_register(path: Path, shots: int, width: int) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import re
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
@@ -27,6 +30,17 @@ K_HEADER = b"qserial"
 K_TREE = b"qserial.tree"
 K_DIGEST = b"qserial.digest"
 K_PUB = "qserial.pub.{}"
+# The footer seal: a fixed-width value, written as zeros and patched in place once pyarrow
+# has written the file (nothing moves). It holds the file's size and a digest of the
+# footer, so a damaged footer is refused before pyarrow parses it (a damaged footer can
+# abort the process inside pyarrow) and a file with bytes after its end is refused.
+K_SEAL = b"qserial.seal"
+_SEAL_ZERO = b"size=" + b"0" * 16 + b";xxh3_128=" + b"0" * 32
+_SEAL_VALUE = re.compile(rb"size=([0-9a-f]{16});xxh3_128=([0-9a-f]{32})")
+# The entry as the footer's Thrift compact protocol spells it: the key's length and
+# bytes, the value's field header (field 2, binary) and length, the value's prefix.
+_SEAL_MARK = b"\x0c" + K_SEAL + b"\x18" + bytes([len(_SEAL_ZERO)]) + b"size="
+_TAIL = 8  # footer length (4 bytes, little-endian) and b"PAR1"
 
 ROW_GROUP_ROWS = 1 << 20
 INDEX_CODEC = "lz4"  # index columns are runs of one value: lz4 shrinks them nearly for free
@@ -178,15 +192,17 @@ def write(tree: Any, where: str | IO[bytes], *, compression: str = "none",
     h = _hasher()
     _update(h, header_json)
     _update(h, rest_json)
-    meta = {K_HEADER: header_json, K_TREE: rest_json}
+    meta = {K_SEAL: _SEAL_ZERO, K_HEADER: header_json, K_TREE: rest_json}
     digests = {"tree": h.hexdigest(), "pubs": []}
 
     codecs = {name: INDEX_CODEC for name in index}
     codecs.update({name: compression for name in columns})
     levels = None if compression_level is None else dict.fromkeys(columns, compression_level)
+    # A stream gets the file once it is sealed: it may not seek back for the patch.
+    sink = where if isinstance(where, (str, os.PathLike)) else pa.BufferOutputStream()
     try:
         writer = pq.ParquetWriter(
-            where, schema, compression=codecs, compression_level=levels,
+            sink, schema, compression=codecs, compression_level=levels,
             use_dictionary=False, write_statistics=False, store_schema=False)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise qserial.WriteError(f"cannot write Parquet: {exc}") from None
@@ -229,6 +245,56 @@ def write(tree: Any, where: str | IO[bytes], *, compression: str = "none",
         if isinstance(exc, OSError):
             raise  # qserial.dump reports it as a WriteError
         raise qserial.WriteError(f"cannot write Parquet: {exc}") from None
+    if isinstance(where, (str, os.PathLike)):
+        seal_path(os.fspath(where))
+    else:
+        data = memoryview(sink.getvalue())
+        size = len(data)
+        start = size - _TAIL - int.from_bytes(data[-_TAIL:-4], "little")
+        at, value = _seal(bytes(data[start:-_TAIL]), size)
+        where.write(data[:start + at])
+        where.write(value)
+        where.write(data[start + at + len(value):])
+
+
+def seal_path(path: str) -> None:
+    """Fill in the seal of the Parquet file at ``path`` for its current bytes, in place."""
+    with open(path, "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(size - _TAIL)
+        start = size - _TAIL - int.from_bytes(f.read(4), "little")
+        f.seek(start)
+        at, value = _seal(f.read(size - _TAIL - start), size)
+        f.seek(start + at)
+        f.write(value)
+
+
+def _seal(footer: bytes, size: int) -> tuple[int, bytes]:
+    """Return where the seal's value sits in ``footer`` and its value for ``size`` bytes.
+
+    The digest is the xxh3-128 of the footer holding this value with its digest hex
+    as zeros; the footer's own value may hold anything there.
+    """
+    at = _find_seal(footer)
+    view = memoryview(footer)
+    h = _hasher()
+    h.update(view[:at])
+    head = b"size=%016x;xxh3_128=" % size
+    h.update(head + b"0" * 32)
+    h.update(view[at + len(_SEAL_ZERO):])
+    return at, head + h.hexdigest().encode("ascii")
+
+
+def _find_seal(footer: bytes) -> int:
+    """Return the offset of the seal's value in ``footer``; there must be exactly one."""
+    at = footer.find(_SEAL_MARK)
+    if at < 0:
+        raise DecodeError("a Parquet file, but not one qserial wrote, or its footer is "
+                          "damaged: no 'qserial.seal' metadata entry", "$")
+    if footer.find(_SEAL_MARK, at + 1) >= 0:
+        raise IntegrityError("the Parquet footer holds more than one 'qserial.seal' entry: "
+                             "the file was altered or damaged", "$")
+    return at + len(_SEAL_MARK) - len(b"size=")
 
 
 def _split_pub(pub: Any, regs: list[tuple[str, dict]], kinds: dict[str, tuple[str, int]]
@@ -276,9 +342,80 @@ def _check_version(header: Any) -> None:
             f"reads versions up to {FORMAT_VERSION}: upgrade qserial-parquet", "$")
 
 
-def _open(source: str | bytes | IO[bytes]) -> pq.ParquetFile:
-    src = pa.BufferReader(source) if isinstance(source, bytes) else source
-    return pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
+def _checked_footer(size: int, read_at: Callable[[int, int], bytes]) -> bytes:
+    """Return the footer of a file of ``size`` bytes once its seal vouches for it.
+
+    ``read_at(offset, n)`` returns ``n`` bytes of the file from ``offset``. Only the
+    footer is read; nothing is parsed before the size and the digest agree.
+    """
+    if size < 12:
+        raise qserial.TruncatedError(f"a {size}-byte file is too short to be Parquet", "$")
+    tail = bytes(read_at(size - _TAIL, _TAIL))
+    if tail[4:] != b"PAR1":
+        raise qserial.TruncatedError("the Parquet file ends early or its end is damaged: "
+                                     "it does not end with PAR1", "$")
+    length = int.from_bytes(tail[:4], "little")
+    if length > size - 12:
+        raise DecodeError(f"the Parquet footer length {length} does not fit the {size}-byte "
+                          "file", "$")
+    footer = bytes(read_at(size - _TAIL - length, length))
+    try:
+        _check_seal(footer, size)
+    except QSerialError:
+        # A file of a newer major version is named as such, not as damaged: its seal
+        # may work otherwise.
+        try:
+            _check_version(_raw_header(footer))
+        except qserial.UnsupportedVersionError:
+            raise
+        except QSerialError:
+            pass
+        raise
+    return footer
+
+
+def _raw_header(footer: bytes) -> Any:
+    """The ``qserial`` header found in the unparsed footer bytes, or None; never raises."""
+    # Thrift compact: field 1 (binary) of length 7, the key, field 2 (binary), its length.
+    key = b"\x18\x07" + K_HEADER + b"\x18"
+    at = footer.find(key)
+    if at < 0:
+        return None
+    at += len(key)
+    length = shift = 0
+    while at < len(footer) and shift < 35:  # the value's length, a ULEB128 varint
+        length |= (footer[at] & 0x7F) << shift
+        shift += 7
+        at += 1
+        if not footer[at - 1] & 0x80:
+            try:
+                return json.loads(footer[at:at + length])
+            except (ValueError, RecursionError):
+                return None
+    return None
+
+
+def _check_seal(footer: bytes, size: int) -> None:
+    at = _find_seal(footer)
+    value = footer[at:at + len(_SEAL_ZERO)]
+    match = _SEAL_VALUE.fullmatch(value)
+    if match is None:
+        raise IntegrityError("the 'qserial.seal' metadata entry is damaged", "$")
+    sealed = int(match[1], 16)
+    if sealed < size:
+        raise IntegrityError(f"the file has {size} bytes but was written with {sealed}: "
+                             "bytes were added after its end (two files concatenated?)", "$")
+    if sealed > size:
+        raise qserial.TruncatedError(f"the file has {size} bytes but was written with "
+                                     f"{sealed}: it was cut short", "$")
+    if _seal(footer, size)[1] != value:
+        raise IntegrityError("the digest of the Parquet footer does not match its seal: the "
+                             "file was altered or damaged", "$")
+
+
+def _native(source: str | bytes) -> pa.NativeFile:
+    # One open file for the seal check and for pyarrow: both see the same bytes.
+    return pa.BufferReader(source) if isinstance(source, bytes) else pa.OSFile(source)
 
 
 def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = True,
@@ -286,20 +423,18 @@ def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = T
          max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
     """Read the tree of a qserial Parquet file (a path, or the whole file as bytes)."""
     try:
-        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
-        try:
-            pf = _open(source)
-            meta = pf.metadata.metadata or {}
-        except (pa.ArrowException, OSError, ValueError) as exc:
-            tail = source[-4:] if isinstance(source, bytes) else _tail(source)
-            if tail != b"PAR1":
-                raise qserial.TruncatedError(
-                    f"the Parquet file ends early or its footer is damaged: {exc}", "$") from None
-            raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
-        limit = max_bytes
-        if max_expansion is not None:
-            limit = min(limit, max(int(max_expansion * size), FREE_EXPANSION_BYTES))
-        return _Reader(pf, meta, size, verify, limit).read(pubs)
+        with _native(source) as src:
+            size = src.size()
+            _checked_footer(size, lambda offset, n: src.read_at(n, offset))
+            try:
+                pf = pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
+                meta = pf.metadata.metadata or {}
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
+            limit = max_bytes
+            if max_expansion is not None:
+                limit = min(limit, max(int(max_expansion * size), FREE_EXPANSION_BYTES))
+            return _Reader(pf, meta, size, verify, limit).read(pubs)
     except QSerialError:
         raise
     except MemoryError:
@@ -321,16 +456,26 @@ def _rows(column: pa.ChunkedArray, offset: int, n: int) -> pa.Array:
     return column.slice(offset, n).combine_chunks()
 
 
-def _tail(path: str) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(max(os.path.getsize(path) - 4, 0))
-        return f.read(4)
-
-
 def read_header(source: str | bytes | IO[bytes]) -> dict:
     """Return the ``qserial`` header of a file (path, bytes or stream), not its data."""
     try:
-        meta = _open(source).metadata.metadata or {}
+        if isinstance(source, (str, bytes)):
+            with _native(source) as src:
+                footer = _checked_footer(src.size(), lambda offset, n: src.read_at(n, offset))
+        else:
+            start = source.tell()
+            size = source.seek(0, io.SEEK_END) - start
+
+            def read_at(offset: int, n: int) -> bytes:
+                source.seek(start + offset)
+                return source.read(n)
+
+            footer = _checked_footer(size, read_at)
+        # The checked footer alone is a Parquet file without data, as far as its metadata go.
+        tail = len(footer).to_bytes(4, "little") + b"PAR1"
+        meta = pq.read_metadata(pa.BufferReader(b"PAR1" + footer + tail)).metadata or {}
+    except QSerialError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
     header = _json(meta, K_HEADER, "the header")

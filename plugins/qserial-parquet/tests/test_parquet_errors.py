@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,7 +14,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import xxhash
 from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
+from qserial_parquet import _layout
 
 import qserial
 from qserial.testing import assert_equal
@@ -29,8 +32,12 @@ def _result(pubs: int = 4, seed: int = 0) -> PrimitiveResult:
     )
 
 
-def _rewrite(src: str, dst: str, edit: Any) -> None:
-    """Copy a qserial Parquet file row group by row group with edited key-value metadata."""
+def _rewrite(src: str, dst: str, edit: Any, seal: bool = True) -> None:
+    """Copy a qserial Parquet file row group by row group with edited key-value metadata.
+
+    The copy is sealed again: a forger can do that, so the digests behind the seal still
+    have to catch the edit.
+    """
     pf = pq.ParquetFile(src)
     meta = {k.decode(): v.decode() for k, v in pf.metadata.metadata.items()}
     edit(meta)
@@ -39,6 +46,8 @@ def _rewrite(src: str, dst: str, edit: Any) -> None:
         for g in range(pf.num_row_groups):
             writer.write_table(pf.read_row_group(g), row_group_size=1 << 20)
         writer.add_key_value_metadata(meta)
+    if seal:
+        _layout.seal_path(dst)
 
 
 @pytest.fixture
@@ -68,6 +77,11 @@ def test_newer_major_version_is_refused(written: Any, tmp_path: Any) -> None:
     _rewrite(path, newer, bump)
     with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.0"):
         qserial.load(newer)
+    # Also when the seal does not hold (a newer version may seal differently).
+    _rewrite(path, newer, bump, seal=False)
+    for source in (newer, open(newer, "rb").read()):
+        with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.0"):
+            _layout.read(source)
     # A newer minor version of the same major is read.
     minor = str(tmp_path / "minor.parquet")
     _rewrite(path, minor, lambda m: m.update(qserial=m["qserial"].replace('"1.0"', '"1.7"')))
@@ -113,6 +127,7 @@ def test_schema_that_disagrees_with_the_header(written: Any, tmp_path: Any) -> N
     other = str(tmp_path / "other.parquet")
     pq.write_table(table.replace_schema_metadata(pf.metadata.metadata), other,
                    row_group_size=192)
+    _layout.seal_path(other)
     with pytest.raises(qserial.IntegrityError, match="schema"):
         qserial.load(other)
 
@@ -207,3 +222,115 @@ def test_truncation_bit_flips_and_garbage_in_a_subprocess() -> None:
     assert counts["wrong"] == 0, counts
     assert counts["other"] == [], counts
     assert counts["cases"] == counts["raised"] + counts["same"] > 1000
+
+
+# -- the footer seal --------------------------------------------------------------------------
+
+
+def _footer_span(data: bytes) -> tuple[int, int]:
+    """Where the footer (Thrift FileMetaData) starts and ends in a Parquet file."""
+    end = len(data) - 8
+    return end - int.from_bytes(data[-8:-4], "little"), end
+
+
+def test_the_seal_holds_the_size_and_the_footer_digest(written: Any) -> None:
+    path, _ = written
+    data = open(path, "rb").read()
+    seal = pq.ParquetFile(path).metadata.metadata[b"qserial.seal"]
+    size, digest = seal.decode().removeprefix("size=").split(";xxh3_128=")
+    assert int(size, 16) == len(data)
+    start, end = _footer_span(data)
+    at = data.index(seal, start) + len(seal) - 32
+    zeroed = data[start:at] + b"0" * 32 + data[at + 32:end]
+    assert xxhash.xxh3_128_hexdigest(zeroed) == digest
+
+
+def test_stream_and_path_writes_are_the_same_bytes(written: Any) -> None:
+    path, result = written
+
+    class Pipe:  # a stream that cannot seek or tell, like a pipe
+        def __init__(self) -> None:
+            self.parts: list[bytes] = []
+
+        def write(self, data: Any) -> int:
+            self.parts.append(bytes(data))
+            return len(data)
+
+    pipe = Pipe()
+    qserial.dump(result, pipe, format="parquet")
+    assert b"".join(pipe.parts) == open(path, "rb").read()
+
+
+@pytest.mark.parametrize("extra", ["itself", "another", "zeros"])
+def test_bytes_after_the_end_are_refused(written: Any, tmp_path: Any, extra: str) -> None:
+    """Two files one after the other used to load as the second one."""
+    path, _ = written
+    data = open(path, "rb").read()
+    other = qserial.dumps(_result(pubs=2, seed=5), format="parquet")
+    joined = {"itself": data + data, "another": other + data,
+              "zeros": data + b"\0" * 64 + data[-8:]}[extra]
+    target = tmp_path / "joined.parquet"
+    target.write_bytes(joined)
+    for source in (lambda: target, lambda: io.BytesIO(joined)):
+        with pytest.raises(qserial.IntegrityError, match="added after its end") as info:
+            qserial.load(source(), format="parquet")
+        assert info.value.path == "$"
+        with pytest.raises(qserial.IntegrityError, match="added after its end"):
+            qserial.read_header(source(), format="parquet")
+
+
+def test_a_file_cut_short_is_truncated(written: Any) -> None:
+    path, _ = written
+    data = open(path, "rb").read()
+    # Cut out a data byte but keep the footer: only the size tells.
+    with pytest.raises(qserial.TruncatedError, match="cut short"):
+        qserial.loads(data[:100] + data[101:], format="parquet")
+    with pytest.raises(qserial.TruncatedError, match="PAR1"):
+        qserial.loads(data[:-1], format="parquet")
+
+
+def test_every_footer_flip_is_refused_before_pyarrow_parses(
+        written: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A damaged footer can abort the process inside pyarrow: it must never get there."""
+    path, result = written
+    data = open(path, "rb").read()
+    start, _end = _footer_span(data)
+    parsed: list[Any] = []
+    real = pq.ParquetFile
+    monkeypatch.setattr(_layout.pq, "ParquetFile",
+                        lambda *a, **k: parsed.append(a) or real(*a, **k))
+    monkeypatch.setattr(_layout.pq, "read_metadata",
+                        lambda *a, **k: parsed.append(a) or pq.read_metadata(*a, **k))
+    rng = np.random.default_rng(3)
+    for offset in range(start, len(data)):
+        damaged = bytearray(data)
+        damaged[offset] ^= 1 << int(rng.integers(8))
+        for verify in (True, False):
+            with pytest.raises(qserial.QSerialError):
+                qserial.loads(bytes(damaged), format="parquet", verify=verify)
+        with pytest.raises(qserial.QSerialError):
+            qserial.read_header(io.BytesIO(bytes(damaged)), format="parquet")
+    assert parsed == []
+    # The intact file still reaches pyarrow and loads.
+    assert_equal(qserial.loads(data, format="parquet"), result)
+    assert parsed
+
+
+def test_files_without_a_seal_are_refused(written: Any, tmp_path: Any) -> None:
+    path, _ = written
+    pf = pq.ParquetFile(path)
+    meta = {k: v for k, v in pf.metadata.metadata.items() if k != b"qserial.seal"}
+    unsealed = str(tmp_path / "unsealed.parquet")
+    pq.write_table(pf.read().replace_schema_metadata(meta), unsealed)
+    with pytest.raises(qserial.DecodeError, match=r"qserial\.seal"):
+        qserial.load(unsealed)
+    with pytest.raises(qserial.DecodeError, match=r"qserial\.seal"):
+        qserial.read_header(unsealed)
+
+
+def test_read_header_of_a_stream_that_starts_inside_a_buffer(written: Any) -> None:
+    path, _ = written
+    data = open(path, "rb").read()
+    stream = io.BytesIO(b"some other bytes" + data)
+    stream.seek(16)
+    assert qserial.read_header(stream, format="parquet") == qserial.read_header(path)
