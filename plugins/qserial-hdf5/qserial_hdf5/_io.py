@@ -591,8 +591,10 @@ def read_header(source: str | IO[bytes], file_size: int, end: int | None) -> dic
     their digests.
     """
     meta = read(source, file_size, end, header_only=True)
+    # Every file carries xxh3-64 digests (root, each pub), checked on load.
     out: dict[str, Any] = {"format": FORMAT_NAME, "version": meta.version.decode("ascii"),
-                           "writer": _json_attr(meta.writer, "qserial_writer")}
+                           "writer": _json_attr(meta.writer, "qserial_writer"),
+                           "digest": "xxh3_64"}
     if meta.manifest is not None:
         out["manifest"] = _json_attr(meta.manifest, "qserial_manifest")
     return out
