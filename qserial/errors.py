@@ -2,7 +2,7 @@
 
 Every error caused by bad input, an unknown format or type, an unsupported version or
 corrupt data is a :class:`QSerialError`. Each one can carry ``path``, the location in
-the document where it happened (``$.pub_results[2].data.meas``), and the message names
+the document where it happened (``$.pub_results[2].data.fields.meas``), and the message names
 it, so a user can find the bad part of a file without a debugger.
 """
 
@@ -49,7 +49,7 @@ class QSerialError(Exception):
         What went wrong.
     path
         Where in the document it went wrong, as a JSONPath-like string starting
-        with ``$`` (``$.pub_results[2].data.meas``), or ``None`` when the problem
+        with ``$`` (``$.pub_results[2].data.fields.meas``), or ``None`` when the problem
         concerns the file as a whole.
     """
 
