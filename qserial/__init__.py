@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from . import types as _types  # noqa: F401  (registers Python and numpy values)
 from ._version import __version__
 from .api import dump, dump_tree, dumps, formats, load, load_tree, loads, read_header
 from .codec import from_tree, to_tree

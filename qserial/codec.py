@@ -94,9 +94,10 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
             return Node(x.tag, enc(x.value))
         entry = for_type(t)
         if entry is None:
+            reason = registry.why_missing(cls=t)
             raise UnsupportedTypeError(
                 f"cannot store an object of type {t.__module__}.{t.__qualname__}; "
-                "register it with qserial.register_type"
+                + (reason if reason else "register it with qserial.register_type")
             )
         try:
             fields = entry.encode(x)
@@ -133,7 +134,16 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
     DecodeError
         If a tagged value cannot be rebuilt (wrong fields or values).
     """
-    for_tag = registry.for_tag
+    registry_for_tag = registry.for_tag
+    # Per call: a tag whose provider failed to load is tried once per document.
+    entries: dict[str, Any] = {}
+
+    def for_tag(tag: str) -> Any:
+        try:
+            return entries[tag]
+        except KeyError:
+            entry = entries[tag] = registry_for_tag(tag)
+            return entry
 
     def dec(x: Any) -> Any:
         t = type(x)
@@ -160,9 +170,11 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
             entry = for_tag(x.tag)
             if entry is None:
                 if strict:
+                    reason = registry.why_missing(tag=x.tag)
                     raise UnknownTagError(
-                        f"unknown type tag {x.tag!r}; load with strict=False to keep it "
-                        "as a qserial.UnknownObject"
+                        f"unknown type tag {x.tag!r}; "
+                        + (f"{reason}; " if reason else "")
+                        + "load with strict=False to keep it as a qserial.UnknownObject"
                     )
                 return UnknownObject(x.tag, value)
             try:

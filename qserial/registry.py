@@ -4,11 +4,32 @@ Lookup follows a class's MRO, so a subclass is found through its nearest registe
 base (``SamplerPubResult`` before ``PubResult``) without a hand-ordered chain of
 ``isinstance`` checks.
 
-Registration is lazy. The Qiskit and qiskit-ibm-runtime entries live in modules that
-are imported only when an object from those packages is met while encoding, or one of
-their tags while decoding; third-party type packs are found through the
-``qserial.types`` entry-point group when nothing built in matches. Decoding resolves a
-tag only through this closed table: nothing named by a file is ever imported.
+Registration is lazy. :data:`BUILTIN_TYPES` is the one list of the tags qserial
+ships: for each tag, the provider module that registers it and the class it stores.
+A provider is imported only when one of its tags is met while decoding, or an object
+whose class (or a base) comes from the same top-level package as one of its classes
+is met while encoding; ``qserial.types.builtin`` (Python and numpy values) is loaded
+when a registry is created. Third-party type packs are found through the
+``qserial.types`` entry-point group when nothing built in matches. Decoding resolves
+a tag only through this closed table: nothing named by a file is ever imported.
+
+A provider whose import fails (a missing or broken optional dependency) is tried
+again the next time it is needed; until then its tags are unknown, and the error
+says why.
+
+Declaring a new built-in type
+-----------------------------
+1. Register it in the provider module's ``register(registry)`` function (a module
+   of :mod:`qserial.types`, new or existing) with ``registry.register(cls, tag, ...)``.
+2. Add one line to :data:`BUILTIN_TYPES`: ``tag: Builtin(provider, "package.Class")``,
+   and one for each alias. The class path is where users import the class from; its
+   top-level package decides which providers an object of that package loads.
+3. Add a strategy (``qserial.testing.strategies``) and a golden value
+   (``tests/golden_gen.py``), then run ``python tests/golden_gen.py``.
+
+Loading a provider that registers a tag not declared for it in :data:`BUILTIN_TYPES`
+raises, and ``tests/test_registry.py`` checks every declared tag in a fresh
+interpreter, so the table and the providers cannot drift apart.
 """
 
 from __future__ import annotations
@@ -19,33 +40,84 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["TypeEntry", "TypeRegistry", "REGISTRY", "register_type"]
+__all__ = ["TypeEntry", "TypeRegistry", "REGISTRY", "register_type", "Builtin",
+           "BUILTIN_TYPES"]
 
 ENTRY_POINT_GROUP = "qserial.types"
 
-# Built-in providers, imported on demand. Keys of the first table are top-level
-# package names of classes met while encoding; keys of the second are tags met while
-# decoding. Neither imports anything named by a file: a tag selects one of these
-# fixed modules or nothing.
-_PROVIDERS_BY_ROOT: dict[str, tuple[str, ...]] = {
-    "qiskit": ("qserial.types.qiskit",),
-    "qiskit_ibm_runtime": ("qserial.types.qiskit", "qserial.types.runtime"),
-}
-_QISKIT_TAGS = (
-    "PrimitiveResult", "PubResult", "SamplerPubResult", "DataBin", "BitArray",
-    "QuantumCircuit", "PauliList",
-)
-_RUNTIME_TAGS = (
-    "EstimatorPubResult", "ExecutionSpans", "ExecutionSpanCollection", "ExecutionSpan",
-    "DoubleSliceSpan", "TwirledSliceSpan", "TwirledSliceSpanV2", "NoiseLearnerResult",
-    "LayerError", "PauliLindbladError",
-)
-_PROVIDERS_BY_TAG: dict[str, str] = {
-    **dict.fromkeys(_QISKIT_TAGS, "qserial.types.qiskit"),
-    **dict.fromkeys(_RUNTIME_TAGS, "qserial.types.runtime"),
-}
+
+class Builtin(NamedTuple):
+    """Where a built-in tag comes from.
+
+    Attributes
+    ----------
+    provider
+        The module whose ``register(registry)`` function registers the tag.
+    cls
+        Dotted path of the class stored under the tag, as users import it.
+    """
+
+    provider: str
+    cls: str
+
+
+_BUILTIN = "qserial.types.builtin"
+_QISKIT = "qserial.types.qiskit"
+_RUNTIME = "qserial.types.runtime"
+
+#: Every tag (aliases included) of the types shipped with qserial. Nothing else
+#: lists them: the lookups by tag and by class below derive from this table.
+BUILTIN_TYPES: Mapping[str, Builtin] = MappingProxyType({
+    # Python and numpy values (registered when a registry is created)
+    "tuple": Builtin(_BUILTIN, "builtins.tuple"),
+    "set": Builtin(_BUILTIN, "builtins.set"),
+    "frozenset": Builtin(_BUILTIN, "builtins.frozenset"),
+    "complex": Builtin(_BUILTIN, "builtins.complex"),
+    "datetime": Builtin(_BUILTIN, "datetime.datetime"),
+    "date": Builtin(_BUILTIN, "datetime.date"),
+    "dict": Builtin(_BUILTIN, "builtins.dict"),
+    "npscalar": Builtin(_BUILTIN, "numpy.generic"),
+    # Qiskit
+    "PrimitiveResult": Builtin(_QISKIT, "qiskit.primitives.containers.PrimitiveResult"),
+    "PubResult": Builtin(_QISKIT, "qiskit.primitives.containers.PubResult"),
+    "SamplerPubResult": Builtin(_QISKIT, "qiskit.primitives.containers.SamplerPubResult"),
+    "DataBin": Builtin(_QISKIT, "qiskit.primitives.containers.DataBin"),
+    "BitArray": Builtin(_QISKIT, "qiskit.primitives.containers.BitArray"),
+    "QuantumCircuit": Builtin(_QISKIT, "qiskit.circuit.QuantumCircuit"),
+    "PauliList": Builtin(_QISKIT, "qiskit.quantum_info.PauliList"),
+    # qiskit-ibm-runtime
+    "EstimatorPubResult": Builtin(_RUNTIME, "qiskit_ibm_runtime.results.EstimatorPubResult"),
+    "ExecutionSpans": Builtin(_RUNTIME, "qiskit_ibm_runtime.execution_span.ExecutionSpans"),
+    "ExecutionSpanCollection": Builtin(  # alias: ExecutionSpans' older tag
+        _RUNTIME, "qiskit_ibm_runtime.execution_span.ExecutionSpans"),
+    # RuntimeEncoder writes a SliceSpan under the tag of its base class.
+    "ExecutionSpan": Builtin(_RUNTIME, "qiskit_ibm_runtime.execution_span.SliceSpan"),
+    "DoubleSliceSpan": Builtin(_RUNTIME, "qiskit_ibm_runtime.execution_span.DoubleSliceSpan"),
+    "TwirledSliceSpan": Builtin(_RUNTIME, "qiskit_ibm_runtime.execution_span.TwirledSliceSpan"),
+    "TwirledSliceSpanV2": Builtin(
+        _RUNTIME, "qiskit_ibm_runtime.execution_span.TwirledSliceSpanV2"),
+    "NoiseLearnerResult": Builtin(_RUNTIME, "qiskit_ibm_runtime.results.NoiseLearnerResult"),
+    "LayerError": Builtin(_RUNTIME, "qiskit_ibm_runtime.results.LayerError"),
+    "PauliLindbladError": Builtin(_RUNTIME, "qiskit_ibm_runtime.results.PauliLindbladError"),
+})
+
+
+
+def _providers_by_root() -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for builtin in BUILTIN_TYPES.values():
+        root = builtin.cls.partition(".")[0]
+        if builtin.provider not in out.get(root, ()):
+            out[root] = (*out.get(root, ()), builtin.provider)
+    return out
+
+
+# Derived from BUILTIN_TYPES: the providers an object's top-level package may need.
+_PROVIDERS_BY_ROOT = _providers_by_root()
+# Loaded when a registry is created, so that users' registrations come after them.
+_EAGER_PROVIDERS = (_BUILTIN,)
 
 
 @dataclass(frozen=True)
@@ -75,15 +147,22 @@ class TypeEntry:
 
 
 class TypeRegistry:
-    """A closed table of classes, tags and their field functions."""
+    """A closed table of classes, tags and their field functions.
+
+    A new registry knows the Python and numpy values at once and loads the other
+    built-in types (:data:`BUILTIN_TYPES`) when they are first needed.
+    """
 
     def __init__(self) -> None:
         self._by_class: dict[type, TypeEntry] = {}
         self._by_tag: dict[str, TypeEntry] = {}
         self._type_cache: dict[type, TypeEntry | None] = {}
         self._loaded_providers: set[str] = set()
+        self._provider_errors: dict[str, str] = {}
         self._entry_points_loaded = False
         self._lock = threading.RLock()
+        for module in _EAGER_PROVIDERS:
+            self._load_provider(module, eager=True)
 
     # -- registration -------------------------------------------------------------
 
@@ -132,16 +211,19 @@ class TypeRegistry:
         except KeyError:
             pass
         entry = self._mro_lookup(cls)
+        failed = False
         # A base-class match is not final until every provider that could register
         # the class itself has run: EstimatorPubResult must not be found as PubResult
         # just because the qiskit entries were loaded before the runtime ones.
         if entry is None or entry.cls is not cls:
-            roots = {c.__module__.partition(".")[0] for c in cls.__mro__}
-            if self._load_providers(p for r in roots for p in _PROVIDERS_BY_ROOT.get(r, ())):
+            providers = [p for c in cls.__mro__ for p in _PROVIDERS_BY_ROOT.get(_root(c), ())]
+            loaded, failed = self._load_providers(providers)
+            if loaded:
                 entry = self._mro_lookup(cls)
         if (entry is None or entry.cls is not cls) and self._load_entry_points():
             entry = self._mro_lookup(cls)
-        self._type_cache[cls] = entry
+        if not failed:  # else the provider is tried again next time
+            self._type_cache[cls] = entry
         return entry
 
     def for_tag(self, tag: str) -> TypeEntry | None:
@@ -149,12 +231,33 @@ class TypeRegistry:
         entry = self._by_tag.get(tag)
         if entry is not None:
             return entry
-        provider = _PROVIDERS_BY_TAG.get(tag)
-        if provider is not None and self._load_providers((provider,)):
+        builtin = BUILTIN_TYPES.get(tag)
+        if builtin is not None and self._load_providers((builtin.provider,))[0]:
             entry = self._by_tag.get(tag)
         if entry is None and self._load_entry_points():
             entry = self._by_tag.get(tag)
         return entry
+
+    def why_missing(self, *, tag: str | None = None, cls: type | None = None) -> str | None:
+        """Why ``tag`` or ``cls`` has no entry, when a built-in provider failed to load.
+
+        Returns
+        -------
+        str or None
+            The provider and its import error, or ``None`` if no provider of the tag
+            (or of the class's packages) failed.
+        """
+        if tag is not None:
+            builtin = BUILTIN_TYPES.get(tag)
+            providers = [builtin.provider] if builtin is not None else []
+        else:
+            providers = [p for c in getattr(cls, "__mro__", ())
+                         for p in _PROVIDERS_BY_ROOT.get(_root(c), ())]
+        for provider in providers:
+            error = self._provider_errors.get(provider)
+            if error is not None:
+                return f"{provider} failed to load: {error}"
+        return None
 
     def _mro_lookup(self, cls: type) -> TypeEntry | None:
         by_class = self._by_class
@@ -166,20 +269,45 @@ class TypeRegistry:
 
     # -- lazy loading -------------------------------------------------------------
 
-    def _load_providers(self, modules: Iterable[str]) -> bool:
-        loaded = False
+    def _load_providers(self, modules: Iterable[str]) -> tuple[bool, bool]:
+        """Load the providers not loaded yet: (whether any loaded, whether any failed)."""
+        loaded = failed = False
         with self._lock:
-            for module in modules:
+            for module in dict.fromkeys(modules):
                 if module in self._loaded_providers:
                     continue
-                self._loaded_providers.add(module)
-                importlib.import_module(module)
-                loaded = True
-        return loaded
+                if self._load_provider(module):
+                    loaded = True
+                else:
+                    failed = True
+        return loaded, failed
+
+    def _load_provider(self, module: str, *, eager: bool = False) -> bool:
+        try:
+            register = importlib.import_module(module).register
+            before = dict(self._by_tag)
+            register(self)
+        except Exception as exc:
+            if eager:
+                raise
+            # Not remembered as loaded: a dependency installed later is found then.
+            self._provider_errors[module] = f"{type(exc).__name__}: {exc}"
+            return False
+        self._loaded_providers.add(module)
+        self._provider_errors.pop(module, None)
+        undeclared = sorted(
+            tag for tag in self._by_tag.keys() - before.keys()
+            if BUILTIN_TYPES.get(tag, Builtin("", "")).provider != module
+        )
+        if undeclared:  # a mistake in qserial itself, caught by any test that loads it
+            raise RuntimeError(
+                f"{module} registers tag(s) {undeclared} not declared for it in "
+                "qserial.registry.BUILTIN_TYPES")
+        return True
 
     def load_all(self) -> None:
         """Import every built-in provider and type pack (for listings and tests)."""
-        self._load_providers(sorted(set(_PROVIDERS_BY_TAG.values())))
+        self._load_providers(sorted({b.provider for b in BUILTIN_TYPES.values()}))
         self._load_entry_points()
 
     def _load_entry_points(self) -> bool:
@@ -213,6 +341,19 @@ class TypeRegistry:
 
     def __iter__(self) -> Iterator[TypeEntry]:
         return iter(list(self._by_class.values()))
+
+
+def _root(cls: type) -> str:
+    """The top-level package of ``cls``; ``""`` when it has no module name.
+
+    Qiskit's singleton gate classes have ``__module__ = None``, and a metaclass may
+    make reading it fail: neither may stop a lookup.
+    """
+    try:
+        module = cls.__module__
+    except Exception:
+        return ""
+    return module.partition(".")[0] if type(module) is str else ""
 
 
 def _qualname(cls: type) -> str:

@@ -22,7 +22,7 @@ from qserial.testing import assert_equal
 from qserial.testing.strategies import missing_strategies, registered_tags
 
 
-def _run_python(code: str, *, path: Path | None = None) -> dict:
+def _run_python(code: str, *, path: Path | None = None, cwd: Path | None = None) -> dict:
     """Run ``code`` in a fresh interpreter; it prints one JSON document as its last line."""
     env = None
     if path is not None:
@@ -31,7 +31,7 @@ def _run_python(code: str, *, path: Path | None = None) -> dict:
         )}
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True, text=True, env=env, timeout=120, check=False, cwd=cwd,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -343,6 +343,106 @@ def test_qiskit_tags_load_their_provider_on_demand() -> None:
     """)
     assert out == {"qiskit": True, "runtime": False, "type": "BitArray",
                    "counts": {"001": 1, "010": 1}}
+
+
+# -- the table of built-in types -------------------------------------------------------
+
+_BUILTIN_CHECK = """
+    import importlib, json
+    import qserial
+    from qserial.registry import BUILTIN_TYPES, TypeRegistry
+    from qserial.testing import assert_equal
+    from tests import golden_gen
+    from tests.test_golden import golden_files
+
+    def resolve(path):
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    problems, files = [], 0
+    for tag, builtin in BUILTIN_TYPES.items():
+        # A registry of its own for each tag: no other tag may have loaded the provider.
+        entry = TypeRegistry().for_tag(tag)
+        if entry is None or tag not in (entry.tag, *entry.aliases):
+            problems.append(f"tag {tag}: {entry}")
+            continue
+        if entry.cls is not resolve(builtin.cls):
+            problems.append(f"tag {tag}: class {entry.cls} is not {builtin.cls}")
+        if tag == entry.tag and TypeRegistry().for_type(entry.cls) is None:
+            problems.append(f"class {builtin.cls} does not load its provider")
+    for fmt, name, path in golden_files():
+        if name not in BUILTIN_TYPES or fmt not in qserial.formats():
+            continue
+        files += 1
+        got = qserial.from_tree(qserial.load_tree(path), registry=TypeRegistry())
+        try:
+            assert_equal(got, golden_gen.build(name),
+                         exact=fmt not in golden_gen.LOSSY_FORMATS)
+        except AssertionError as exc:
+            problems.append(f"{path}: {exc}")
+    everything = TypeRegistry()
+    everything.load_all()
+    print(json.dumps({"problems": problems, "files": files,
+                      "tags": sorted(everything.tags), "declared": sorted(BUILTIN_TYPES)}))
+"""
+
+
+def test_every_builtin_tag_decodes_in_a_fresh_interpreter() -> None:
+    # Only the table can load a provider there: the tests here have imported them all.
+    out = _run_python(_BUILTIN_CHECK, cwd=Path(__file__).resolve().parents[1])
+    assert out["problems"] == []
+    assert out["files"] >= 4 * 20  # the golden files of the built-in tags were found
+    assert out["tags"] == out["declared"]  # every registered tag is declared, and no more
+
+
+def test_a_provider_is_tried_again_after_its_import_failed() -> None:
+    out = _run_python("""
+        import builtins, json
+        import qserial
+        from qserial.registry import TypeRegistry
+
+        real_import = builtins.__import__
+        def no_runtime(name, *args, **kwargs):
+            if name.startswith("qiskit_ibm_runtime"):
+                raise ImportError("qiskit-ibm-runtime is being upgraded")
+            return real_import(name, *args, **kwargs)
+
+        doc = '{"__type__": "ExecutionSpans", "__value__": {"spans": []}}'
+        builtins.__import__ = no_runtime
+        try:
+            qserial.loads(doc)
+        except qserial.UnknownTagError as exc:
+            first = str(exc)
+        lenient = qserial.loads(doc, strict=False)
+        builtins.__import__ = real_import
+        spans = qserial.loads(doc)
+        print(json.dumps({"first": first, "lenient": type(lenient).__name__,
+                          "then": type(spans).__name__}))
+    """)
+    assert "qserial.types.runtime failed to load" in out["first"]
+    assert "being upgraded" in out["first"]
+    assert out["lenient"] == "UnknownObject"
+    assert out["then"] == "ExecutionSpans"
+
+
+def test_a_provider_registering_an_undeclared_tag_is_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    from qserial import registry as registry_module
+
+    provider = types.ModuleType("tests_fake_provider")
+
+    def register(reg: TypeRegistry) -> None:
+        reg.register(_P, "tests.undeclared", encode=vars, decode=lambda f: _P(**f))
+
+    provider.register = register
+    monkeypatch.setitem(sys.modules, "tests_fake_provider", provider)
+    monkeypatch.setattr(registry_module, "BUILTIN_TYPES", {
+        **registry_module.BUILTIN_TYPES,
+        "tests.declared": registry_module.Builtin("tests_fake_provider", "tests._P")})
+    with pytest.raises(RuntimeError, match=r"tests\.undeclared.*BUILTIN_TYPES"):
+        TypeRegistry().for_tag("tests.declared")
 
 
 # -- strategy coverage -------------------------------------------------------------------

@@ -1,8 +1,7 @@
 """Type registrations shipped with qserial.
 
-:mod:`qserial.types.builtin` (Python and numpy values) is registered on import;
-:mod:`qserial.types.qiskit` and :mod:`qserial.types.runtime` are imported by the
-registry only when their objects or tags are met.
+Each module here is a provider: its ``register(registry)`` function registers the
+tags that :data:`qserial.registry.BUILTIN_TYPES` declares for it, and the registry
+calls it when one of those tags or classes is first needed (:mod:`~qserial.types.builtin`,
+Python and numpy values, when a registry is created).
 """
-
-from . import builtin  # noqa: F401

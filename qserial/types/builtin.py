@@ -7,13 +7,15 @@ qserial's own (the JSON format lowers them to what RuntimeEncoder writes).
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DecodeError
-from ..registry import REGISTRY
 from . import _fields
+
+if TYPE_CHECKING:
+    from ..registry import TypeRegistry
 
 
 def _decode_complex(value: Any) -> complex:
@@ -66,8 +68,9 @@ def _decode_dict(value: Any) -> dict:
     return out
 
 
-def _register() -> None:
-    reg = REGISTRY.register
+def register(registry: TypeRegistry) -> None:
+    """Register this module's types (declared in qserial.registry.BUILTIN_TYPES)."""
+    reg = registry.register
     reg(tuple, "tuple", encode=list, decode=lambda v: tuple(_fields.sequence(v, "tuple")))
     reg(set, "set", encode=_encode_set, decode=lambda v: set(_fields.sequence(v, "set")))
     reg(frozenset, "frozenset", encode=_encode_set,
@@ -80,5 +83,3 @@ def _register() -> None:
     # A numpy scalar is a 0-d array under its own tag: exact for every dtype.
     reg(np.generic, "npscalar", encode=np.asarray, decode=_decode_npscalar)
 
-
-_register()

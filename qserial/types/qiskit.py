@@ -6,7 +6,7 @@ Imported by the registry only when a Qiskit object or tag is met.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qiskit import qpy
@@ -21,8 +21,10 @@ from qiskit.primitives.containers import (
 from qiskit.quantum_info import PauliList
 
 from ..errors import DecodeError
-from ..registry import REGISTRY
 from . import _fields
+
+if TYPE_CHECKING:
+    from ..registry import TypeRegistry
 
 
 def _encode_pub_result(res: PubResult) -> dict:
@@ -107,8 +109,9 @@ def _decode_pauli_list(value: Any) -> PauliList:
     return PauliList(labels)
 
 
-def _register() -> None:
-    reg = REGISTRY.register
+def register(registry: TypeRegistry) -> None:
+    """Register this module's types (declared in qserial.registry.BUILTIN_TYPES)."""
+    reg = registry.register
     reg(PrimitiveResult, "PrimitiveResult",
         encode=lambda r: {"pub_results": list(r), "metadata": r.metadata},
         decode=_decode_primitive_result)
@@ -122,5 +125,3 @@ def _register() -> None:
     reg(PauliList, "PauliList", encode=lambda p: {"data": p.to_labels()},
         decode=_decode_pauli_list)
 
-
-_register()

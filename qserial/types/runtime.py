@@ -6,7 +6,7 @@ importing qiskit_ibm_runtime takes over a second.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qiskit.primitives.containers import DataBin
@@ -26,8 +26,10 @@ from qiskit_ibm_runtime.results import (
 )
 
 from ..errors import DecodeError
-from ..registry import REGISTRY
 from . import _fields
+
+if TYPE_CHECKING:
+    from ..registry import TypeRegistry
 
 # Flat layouts of one data_slices entry, as RuntimeEncoder writes them (after the shape).
 _SLICE_FIELDS = {
@@ -179,8 +181,9 @@ def _decode_pauli_lindblad_error(value: Any) -> PauliLindbladError:
     return PauliLindbladError(f["generators"], rates)
 
 
-def _register() -> None:
-    reg = REGISTRY.register
+def register(registry: TypeRegistry) -> None:
+    """Register this module's types (declared in qserial.registry.BUILTIN_TYPES)."""
+    reg = registry.register
     reg(EstimatorPubResult, "EstimatorPubResult",
         encode=lambda r: {"data": r.data, "metadata": r.metadata},
         decode=_decode_estimator_pub_result)
@@ -204,5 +207,3 @@ def _register() -> None:
         encode=lambda e: {"generators": e.generators, "rates": e.rates},
         decode=_decode_pauli_lindblad_error)
 
-
-_register()
