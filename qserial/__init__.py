@@ -39,6 +39,12 @@ def __getattr__(name: str) -> object:
         from . import archive
 
         return getattr(archive, name)
+    # qserial.testing is reachable after a plain ``import qserial`` (as the README shows);
+    # importing it on first use keeps hypothesis and pytest out until their parts are used.
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
     raise AttributeError(f"module 'qserial' has no attribute {name!r}")
 
 __all__ = [

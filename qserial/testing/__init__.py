@@ -20,6 +20,26 @@ from ..tree import Node
 
 __all__ = ["assert_equal", "first_difference", "lossy_json_view"]
 
+_SUBMODULES = ("strategies", "conformance")  # need the ``testing`` extra: hypothesis, pytest
+
+
+def __getattr__(name: str) -> Any:
+    # ``qserial.testing.strategies`` works without an explicit import of the submodule,
+    # and hypothesis/pytest are imported only then.
+    if name in _SUBMODULES:
+        import importlib
+
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("hypothesis", "pytest"):
+                raise
+            raise ModuleNotFoundError(
+                f"qserial.testing.{name} needs {exc.name}: pip install 'qserial[testing]'",
+                name=exc.name,
+            ) from exc
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def assert_equal(actual: Any, expected: Any, *, exact: bool = True) -> None:
     """Assert that two results (or any storable values) are the same.
