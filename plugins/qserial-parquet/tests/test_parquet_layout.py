@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from qiskit.primitives.containers import (
     BitArray,
     DataBin,
@@ -91,6 +94,22 @@ def test_exactly_the_query_from_the_docs(tmp_path: Any) -> None:
     name, bits = next(iter(one[0].data.items()))
     rows = duckdb.sql(f"SELECT {name}, count(*) FROM '{path}' GROUP BY {name}").fetchall()
     assert {_bitstring(v, bits.num_bits): c for v, c in rows} == bits.get_counts()
+
+
+@pytest.mark.parametrize("page", ["plugins/qserial-parquet/README.md", "docs/formats/parquet.md"])
+def test_the_bitstring_query_of_the_docs_gives_get_counts(
+        page: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SQL the docs show for bitstring keys, run as written on a 3-bit register."""
+    text = (Path(__file__).resolve().parents[3] / page).read_text(encoding="utf-8")
+    blocks = re.findall(r"```sql\n(.*?)```", text, re.DOTALL)
+    lines = [line for b in blocks for line in b.splitlines() if not line.startswith("--")]
+    statements = re.split(r"\n(?=SELECT)", "\n".join(lines))
+    query = next(q for q in statements if "lpad" in q)
+    rng = np.random.default_rng(3)
+    bits = BitArray(rng.integers(0, 8, size=(500, 1), dtype=np.uint8), 3)
+    monkeypatch.chdir(tmp_path)
+    qserial.dump(PrimitiveResult([SamplerPubResult(DataBin(meas=bits))]), "out.parquet")
+    assert dict(duckdb.sql(query).fetchall()) == bits.get_counts()
 
 
 def test_columns_for_pubs_that_differ(tmp_path: Any) -> None:
