@@ -20,7 +20,8 @@ PLUGIN_MODULES = {
     "json": ["qserial.formats.json", "qserial.formats._npy"],
     "jsongz": ["qserial_jsongz", "qserial.formats.json", "qserial.formats._npy"],
     "msgpack": ["qserial_msgpack", "qserial_msgpack._codec"],
-    "hdf5": ["qserial_hdf5", "qserial_hdf5._io", "qserial_hdf5._skeleton"],
+    "hdf5": ["qserial_hdf5", "qserial_hdf5._index", "qserial_hdf5._layout", "qserial_hdf5._pio",
+             "qserial_hdf5._reader", "qserial_hdf5._skeleton", "qserial_hdf5._writer"],
     "parquet": ["qserial_parquet", "qserial_parquet._format", "qserial_parquet._layout",
                 "qserial_parquet._treejson"],
 }

@@ -43,35 +43,35 @@ class HDF5Format(Format):
              **options: Any) -> None:
         """Write ``tree`` to a binary stream, with an optional JSON ``manifest``."""
         _no_options(options)
-        from . import _io
+        from ._writer import dump_stream
 
-        _io.dump_stream(tree, stream, manifest)
+        dump_stream(tree, stream, manifest)
 
     def dump_path(self, tree: Any, path: str, *, manifest: dict | None = None,
                   **options: Any) -> None:
         """Write ``tree`` to a new file at ``path``."""
         _no_options(options)
-        from . import _io
+        from ._writer import write_checked
 
-        _io.write_checked(tree, os.fspath(path), manifest)
+        write_checked(tree, os.fspath(path), manifest)
 
     def load(self, stream: IO[bytes], *, verify: bool = True, pubs: list[int] | None = None,
              **options: Any) -> Any:
         """Read a tree from a binary stream (see the class docstring for the options)."""
         _no_options(options)
-        from . import _io
+        from ._reader import read
 
         stream, size, end = _checked_stream(stream)
-        return _io.read(stream, size, end, verify=verify, pubs=pubs)
+        return read(stream, size, end, verify=verify, pubs=pubs)
 
     def load_path(self, path: str, *, verify: bool = True, pubs: list[int] | None = None,
                   **options: Any) -> Any:
         """Read a tree from the file at ``path``."""
         _no_options(options)
-        from . import _io
+        from ._reader import read
 
         path = os.fspath(path)
-        return _io.read(path, *_checked_path(path), verify=verify, pubs=pubs)
+        return read(path, *_checked_path(path), verify=verify, pubs=pubs)
 
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """The file's format, layout version, writer versions and manifest (if any).
@@ -85,21 +85,22 @@ class HDF5Format(Format):
             ``{"format": "hdf5", "version": "1.0", "writer": {"qserial": ..., ...}}``
             and ``"manifest"`` when the file holds one.
         """
-        from . import _io
+        from ._reader import read_header
 
-        return _io.read_header(*_checked_stream(stream))
+        return read_header(*_checked_stream(stream))
 
     def read_header_path(self, path: str) -> dict[str, Any]:
         """:meth:`read_header` of the file at ``path``."""
-        from . import _io
+        from ._reader import read_header
 
         path = os.fspath(path)
-        return _io.read_header(path, *_checked_path(path))
+        return read_header(path, *_checked_path(path))
 
 
 def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int, int | None]:
     """A seekable stream at the file's start, the file's size and HDF5's end of file."""
-    from . import _io
+    from ._layout import check_superblock
+    from ._pio import file_size_of
 
     seekable = False
     try:
@@ -108,20 +109,20 @@ def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int, int | None]:
         pass
     if not seekable:
         stream = io.BytesIO(stream.read())
-    size = _io.file_size_of(stream)
+    size = file_size_of(stream)
     head = stream.read(48)
     stream.seek(0)
-    return stream, size, _io.check_superblock(head, size)
+    return stream, size, check_superblock(head, size)
 
 
 def _checked_path(path: str) -> tuple[int, int | None]:
     """The file's size and HDF5's end of file."""
-    from . import _io
+    from ._layout import check_superblock
 
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         head = f.read(48)
-    return size, _io.check_superblock(head, size)
+    return size, check_superblock(head, size)
 
 
 def _no_options(options: dict[str, Any]) -> None:

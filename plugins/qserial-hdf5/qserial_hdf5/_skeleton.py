@@ -40,6 +40,7 @@ from qserial import (
     Node,
     QSerialError,
     UnsupportedTypeError,
+    path_segment,
 )
 
 __all__ = ["array_extents", "decode", "dtype_from_json", "dtype_to_json", "dumps_json", "encode",
@@ -48,10 +49,6 @@ __all__ = ["array_extents", "decode", "dtype_from_json", "dtype_to_json", "dumps
 _INT64 = 1 << 63
 # Keys that say nothing about an array, skipped when naming its dataset.
 _ANON_KEYS = frozenset({"array", "fields"})
-
-
-def _key_segment(key: str) -> str:
-    return "." + key if key.isidentifier() else f"[{key!r}]"
 
 
 def dtype_to_json(dt: np.dtype) -> Any:
@@ -243,7 +240,7 @@ def decode(skel: Any,
                 try:
                     res[k] = dec(v)
                 except QSerialError as e:
-                    e._prepend(_key_segment(k))
+                    e.prepend_path(path_segment(k))
                     raise
             return res
         if t is list:
@@ -256,7 +253,7 @@ def decode(skel: Any,
                 try:
                     out.append(dec(v))
                 except QSerialError as e:
-                    e._prepend(f"[{i}]")
+                    e.prepend_path(f"[{i}]")
                     raise
             return out
         if t is float or t is int or t is str or t is bool or x is None:
@@ -300,7 +297,7 @@ def decode(skel: Any,
                 try:
                     res[pair[0]] = dec(pair[1])
                 except QSerialError as e:
-                    e._prepend(_key_segment(pair[0]))
+                    e.prepend_path(path_segment(pair[0]))
                     raise
             return res
         raise DecodeError(f"unknown structure marker {first!r:.40}")

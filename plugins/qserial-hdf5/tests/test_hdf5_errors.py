@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-import qserial_hdf5._io as hdf5_io
+import qserial_hdf5._layout as hdf5_layout
 from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
 
 import qserial
@@ -110,7 +110,7 @@ def test_trailing_and_missing_bytes(path: Any) -> None:
 
 def test_damaged_index(path: Any) -> None:
     data = path.read_bytes()
-    end = hdf5_io.check_superblock(data[:48], len(data))
+    end = hdf5_layout.check_superblock(data[:48], len(data))
     for at, error in ((end + 3, DecodeError),  # the magic: not qserial's index
                       (end + 8, (TruncatedError, DecodeError)),  # its length
                       (end + 40, IntegrityError)):  # its body
@@ -156,7 +156,7 @@ def test_partial_read_reads_only_selected_pubs(tmp_path: Any) -> None:
                                          ("10.1", False)])
 def test_versions(version: str, ok: bool, tmp_path: Any, monkeypatch: Any) -> None:
     # A file as a later writer of that version would make it, digests included.
-    monkeypatch.setattr(hdf5_io, "FORMAT_VERSION", version)
+    monkeypatch.setattr(hdf5_layout, "FORMAT_VERSION", version)
     p = tmp_path / "v.h5"
     qserial.dump(result(2), p)
     monkeypatch.undo()

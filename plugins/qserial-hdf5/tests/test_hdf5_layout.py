@@ -11,7 +11,8 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-import qserial_hdf5._io as hdf5_io
+import qserial_hdf5._layout as hdf5_layout
+import qserial_hdf5._reader as hdf5_reader
 from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
 
 import qserial
@@ -137,7 +138,7 @@ def test_exact_round_trip(key: str, tmp_path: Any) -> None:
     data = qserial.dumps(obj, format="hdf5")
     assert_equal(qserial.loads(data), obj)
     # Read through HDF5 too: the file cut at HDF5's end, without qserial's index.
-    assert_equal(qserial.loads(data[:hdf5_io.check_superblock(data[:48], len(data))]), obj)
+    assert_equal(qserial.loads(data[:hdf5_layout.check_superblock(data[:48], len(data))]), obj)
     path = tmp_path / "x.h5"
     qserial.dump(obj, path)
     assert_equal(qserial.load(path), obj)
@@ -324,8 +325,8 @@ def test_loads_without_opening_hdf5(tmp_path: Any, monkeypatch: Any) -> None:
     result = sweep(pubs=4)
     qserial.dump(result, path)
     opened = []
-    real_open = hdf5_io._open
-    monkeypatch.setattr(hdf5_io, "_open", lambda source: opened.append(source) or
+    real_open = hdf5_reader._open
+    monkeypatch.setattr(hdf5_reader, "_open", lambda source: opened.append(source) or
                         real_open(source))
     assert_equal(qserial.load(path), result)
     assert_equal(qserial.load(path, pubs=[2]),
@@ -334,12 +335,12 @@ def test_loads_without_opening_hdf5(tmp_path: Any, monkeypatch: Any) -> None:
     assert opened == []
     # Without its index (an HDF5 tool rewrote or edited the file), HDF5 reads it.
     data = path.read_bytes()
-    assert_equal(qserial.loads(data[:hdf5_io.check_superblock(data[:48], len(data))]), result)
+    assert_equal(qserial.loads(data[:hdf5_layout.check_superblock(data[:48], len(data))]), result)
     assert len(opened) == 1
     with h5py.File(path, "r+") as f:  # HDF5 cuts a file to its own end when writing
         f.attrs["note"] = "edited"
     edited = path.read_bytes()
-    assert hdf5_io.check_superblock(edited[:48], len(edited)) == len(edited)  # no index
+    assert hdf5_layout.check_superblock(edited[:48], len(edited)) == len(edited)  # no index
     assert_equal(qserial.load(path), result)
     assert len(opened) == 2
 
@@ -355,8 +356,8 @@ def test_changed_hdf5_bytes_are_read_through_hdf5(tmp_path: Any, monkeypatch: An
     data[48] ^= 0x01  # HDF5's first byte after the superblock
     path.write_bytes(bytes(data))
     opened = []
-    real_open = hdf5_io._open
-    monkeypatch.setattr(hdf5_io, "_open", lambda source: opened.append(source) or
+    real_open = hdf5_reader._open
+    monkeypatch.setattr(hdf5_reader, "_open", lambda source: opened.append(source) or
                         real_open(source))
     try:
         assert_equal(qserial.load(path), result)

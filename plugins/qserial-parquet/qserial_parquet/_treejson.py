@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 import qserial
-from qserial import DecodeError, ForbiddenTypeError, LimitExceededError, Node
+from qserial import DecodeError, ForbiddenTypeError, LimitExceededError, Node, path_segment
 
 __all__ = ["encode", "decode", "ColumnRef"]
 
@@ -177,7 +177,7 @@ def decode(
             key, value = next(iter(x.items()))
             if key.startswith("$"):
                 return special(key, value, where)
-        return {k: dec(v, f"{where}.{k}") for k, v in x.items()}
+        return {k: dec(v, where + path_segment(k)) for k, v in x.items()}
 
     def special(key: str, value: Any, where: str) -> Any:
         if key == "$node":
@@ -200,7 +200,7 @@ def decode(
         if key == "$map":
             if not isinstance(value, dict):
                 raise DecodeError("$map must hold an object", where)
-            return {k: dec(v, f"{where}.{k}") for k, v in value.items()}
+            return {k: dec(v, where + path_segment(k)) for k, v in value.items()}
         if key == "$column" and column is not None:
             if not isinstance(value, list) or len(value) != 3 or not isinstance(value[0], str):
                 raise DecodeError("$column must be [name, shape, padding]", where)
