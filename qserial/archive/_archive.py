@@ -125,6 +125,16 @@ class Archive:
 
     # -- basics ------------------------------------------------------------------------
 
+    @staticmethod
+    def exists(root: str | os.PathLike[str]) -> bool:
+        """Whether opening ``root`` finds an archive rather than starting a new one.
+
+        True for a local folder holding an index, and for any URL: a remote archive's
+        index is rebuilt from its files on opening.
+        """
+        root = os.fspath(root)
+        return is_url(root) or os.path.isfile(os.path.join(root, INDEX_NAME))
+
     @property
     def format(self) -> str:
         """Name of the format new files are written in."""

@@ -1,8 +1,7 @@
 """``qserial archive ...``: sync, list, show and export an archive from the terminal.
 
-Follows the conventions of :mod:`qserial.cli` (exit status 0/1/2, one-line errors on
-stderr, colour only on a terminal). Commands import what they need in their bodies so
-that ``qserial --help`` stays fast.
+Uses :class:`qserial.Archive` through its public methods only. Commands import what
+they need in their bodies so that ``qserial --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,7 +14,10 @@ from typing import Any
 
 import click
 
+from ._common import CommandError, size_text, table_console
+
 __all__ = ["archive"]
+
 
 class _When(click.ParamType):
     """An ISO 8601 date or date-time (``2025-01-31``, ``2025-01-31T12:00+01:00``)."""
@@ -74,38 +76,21 @@ def _filters(default_limit: int | None) -> Callable[[Callable[..., Any]], Callab
 
 
 def _open(root: str, format_name: str | None = None, *, create: bool = False) -> Any:
-    import os
+    from ..archive import Archive
 
-    from ..cli import CommandError
-    from . import Archive
-    from ._archive import INDEX_NAME
-    from ._storage import is_url
-
-    if not create and not is_url(root) and not os.path.exists(os.path.join(root, INDEX_NAME)):
-        raise CommandError(f"no archive at {root} (no {INDEX_NAME}); "
+    if not create and not Archive.exists(root):
+        raise CommandError(f"no archive at {root} (no index); "
                            "create one with: qserial archive sync ROOT")
     return Archive(root, format=format_name)
 
 
 def _console() -> Any:
-    import sys
-
-    from rich.console import Console
-
     # In a pipe rich assumes 80 columns and would squeeze the table; lines may be long.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    return table_console(pipe_width=200)
 
 
 def _date(when: dt.datetime | None) -> str:
     return "-" if when is None else when.strftime("%Y-%m-%d %H:%M")
-
-
-def _size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    if n < 1000:
-        return f"{n} B"
-    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
 
 
 @click.group(epilog="""\b
@@ -151,8 +136,6 @@ def sync(root: str, filters: dict[str, Any], account: str | None, channel: str |
     stores it with its provenance. Interrupt it at any time and run it again: it
     fetches only what is missing. Exits with status 1 if any job failed.
     """
-    from ..cli import CommandError
-
     service = _service(service_spec, account, channel, filters.get("instance"))
     with _open(root, format_name, create=True) as store:
         report = store.sync(service, **filters, progress=progress)
@@ -208,7 +191,7 @@ def ls(root: str, filters: dict[str, Any], as_json: bool) -> None:
         for job in jobs:
             table.add_row(job.job_id(), _date(job.creation_date), job.backend().name or "-",
                           job.primitive_id or "-", job.status() or "-",
-                          ", ".join(job.tags) or "-", _size(job.size))
+                          ", ".join(job.tags) or "-", size_text(job.size))
         _console().print(table)
 
 
@@ -240,7 +223,7 @@ def show(root: str, job_id: str, as_json: bool) -> None:
         ("usage", None if prov.get("usage") is None else f"{prov['usage']} s"),
         ("labels", json.dumps(info["labels"]) if info["labels"] else None),
         ("file", info["path"]), ("format", f"{info['format']} {info['header']['version']}"),
-        ("size", _size(info["size"])),
+        ("size", size_text(info["size"])),
         ("written by", ", ".join(f"{k} {v}" for k, v in
                                  (info["header"]["writer"] or {}).items() if v)),
     ]

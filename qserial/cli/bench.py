@@ -1,7 +1,7 @@
 """``qserial bench``: compare the installed formats on built-in scenarios or your files.
 
-Follows the conventions of :mod:`qserial.cli`; everything heavy is imported in the
-command's body so that ``qserial --help`` stays fast.
+Uses :mod:`qserial.bench` through its public functions only; everything heavy is
+imported in the command's body so that ``qserial --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -13,26 +13,14 @@ from typing import Any
 
 import click
 
+from ._common import CommandError, check_formats
+
 __all__ = ["bench"]
-
-
-def _check_formats(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
-                   ) -> list[str] | None:
-    if not value:
-        return None
-    from ..formats import list_formats
-
-    installed = list_formats()
-    for name in value:
-        if name.lower() not in installed:
-            raise click.BadParameter(
-                f"{name!r} is not installed; installed formats: {', '.join(installed)}")
-    return [name.lower() for name in value]
 
 
 def _check_scenarios(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
                      ) -> list[Any]:
-    from ._cases import BenchSetupError, parse_scenario
+    from ..bench import BenchSetupError, parse_scenario
 
     try:
         return [parse_scenario(spec) for spec in value]
@@ -47,7 +35,7 @@ def _check_scenarios(ctx: click.Context, param: click.Parameter, value: tuple[st
               help="A built-in scenario, optionally with builder arguments "
                    "(sweep:pubs=25); repeatable. Default: all of them, unless FILES "
                    "are given.")
-@click.option("-f", "--format", "format_names", multiple=True, callback=_check_formats,
+@click.option("-f", "--format", "format_names", multiple=True, callback=check_formats,
               metavar="NAME", help="Only this format (repeatable); default: all installed.")
 @click.option("--quick", is_flag=True,
               help="Seconds instead of a minute: smaller scenarios, fewer samples, no "
@@ -96,11 +84,16 @@ def bench(files: tuple[Path, ...], scenarios: list[Any], format_names: list[str]
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ..cli import CommandError
-    from . import _runner
-    from ._cases import default_cases, file_case
-    from ._plot import require_matplotlib
-    from ._report import print_report
+    from ..bench import (
+        count_steps,
+        default_cases,
+        file_case,
+        plot_report,
+        print_report,
+        require_matplotlib,
+        run,
+    )
+    from ..formats import list_formats
 
     if plot_path is not None:
         try:
@@ -110,12 +103,9 @@ def bench(files: tuple[Path, ...], scenarios: list[Any], format_names: list[str]
     cases = [file_case(p) for p in files] + list(scenarios)
     if not cases:
         cases = default_cases(quick)
-    from ..formats import list_formats
-
     names = format_names or list_formats()
-    settings = _runner.resolve_settings(quick=quick, repeat=repeat, memory=memory,
-                                        durable=durable)
-    total = len(cases) * _runner.steps_per_case(names, sweep, settings)
+    total = count_steps(cases, formats=names, quick=quick, repeat=repeat, memory=memory,
+                        durable=durable, sweep=sweep)
 
     err = Console(stderr=True, highlight=False)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -126,10 +116,10 @@ def bench(files: tuple[Path, ...], scenarios: list[Any], format_names: list[str]
         def advance(description: str, step: int) -> None:
             progress.update(bar, description=description, advance=step)
 
-        report = _runner.run(cases, formats=names, quick=quick, repeat=repeat, memory=memory,
-                             durable=durable, sweep=sweep,
-                             folder=str(folder) if folder is not None else None,
-                             statistic="best" if best else "median", progress=advance)
+        report = run(cases, formats=names, quick=quick, repeat=repeat, memory=memory,
+                     durable=durable, sweep=sweep,
+                     folder=str(folder) if folder is not None else None,
+                     statistic="best" if best else "median", progress=advance)
 
     if as_json:
         json.dump(report, sys.stdout, indent=2, allow_nan=False)
@@ -137,8 +127,6 @@ def bench(files: tuple[Path, ...], scenarios: list[Any], format_names: list[str]
     else:
         print_report(report)
     if plot_path is not None:
-        from ._plot import plot_report
-
         plot_report(report, str(plot_path))
         (err if as_json else Console(highlight=False)).print(f"Chart written to {plot_path}")
     if report["failures"]:
