@@ -163,8 +163,8 @@ def test_sync_progress_bar(tmp_path: Any, capsys: Any) -> None:
 
 
 def test_claims(tmp_path: Any) -> None:
-    index = Archive(tmp_path)._index
-    db = sqlite3.connect(index.path)
+    archive = Archive(tmp_path)
+    db = sqlite3.connect(archive.index_path)
     host = __import__("socket").gethostname()
     with db:
         db.execute("INSERT INTO claims VALUES ('by-parent', ?, ?, ?)",
@@ -174,12 +174,20 @@ def test_claims(tmp_path: Any) -> None:
         db.execute("INSERT INTO claims VALUES ('stale', 'elsewhere', 1, 0)")
         db.execute("INSERT INTO claims VALUES ('fresh-elsewhere', 'elsewhere', 1, ?)",
                    (__import__("time").time(),))
-    assert index.claim("by-parent", ttl=3600) == "busy"
-    assert index.claim("by-dead", ttl=3600) == "ok"
-    assert index.claim("stale", ttl=3600) == "ok"
-    assert index.claim("fresh-elsewhere", ttl=3600) == "busy"
-    assert index.claim("new", ttl=3600) == "ok"
-    assert index.claim("new", ttl=3600) == "ok"  # our own claim
+    assert archive.claim("by-parent") == "busy"
+    assert archive.claim("by-dead") == "ok"
+    assert archive.claim("stale") == "ok"
+    assert archive.claim("fresh-elsewhere", timeout=3600) == "busy"
+    assert archive.claim("fresh-elsewhere", timeout=0) == "ok"  # older than the timeout
+    assert archive.claim("new") == "ok"
+    assert archive.claim("new") == "ok"  # our own claim
+    archive.release("new")
+    archive.release("by-parent")  # another process's claim stays
+    assert sorted(r[0] for r in db.execute("SELECT job_id FROM claims")) == \
+        ["by-dead", "by-parent", "fresh-elsewhere", "stale"]
+    saved = archive.save(_FakeJob("by-dead"))  # saving drops the claim...
+    assert archive.claim(saved.job_id()) == "archived"  # ... and it is archived now
+    assert db.execute("SELECT count(*) FROM claims WHERE job_id = 'by-dead'").fetchone() == (0,)
 
 
 # -- queries ---------------------------------------------------------------------------
@@ -275,7 +283,7 @@ def test_job_by_id_and_missing_ids(synced: tuple[Archive, Any]) -> None:
 def test_results_are_loaded_lazily_and_partially(synced: tuple[Archive, Any],
                                                  monkeypatch: Any) -> None:
     archive, service = synced
-    import qserial.archive._archive as module
+    import qserial.archive._files as module
 
     calls: list[Any] = []
     real_load = module.load
@@ -346,6 +354,56 @@ def test_reindex_rebuilds_a_lost_index(synced: tuple[Archive, Any], tmp_path: An
         assert mine.to_dict() | {"path": None} == theirs.to_dict() | {"path": None}
     os.remove(rebuilt.jobs()[0].path)
     assert rebuilt.reindex(prune=True) == 1 and len(rebuilt) == 5
+
+
+def test_exists_tells_an_archive_without_making_one(synced: tuple[Archive, Any],
+                                                   tmp_path: Any) -> None:
+    archive, _ = synced
+    assert Archive.exists(archive.root)
+    files_only = tmp_path / "files-only"  # job files, no index: reindex() rebuilds it
+    shutil.copytree(os.path.join(archive.root, "jobs"), files_only / "jobs")
+    assert Archive.exists(files_only) and not (files_only / "index.sqlite").exists()
+    (tmp_path / "empty" / "jobs").mkdir(parents=True)
+    assert not Archive.exists(tmp_path / "empty")
+    assert not Archive.exists(tmp_path / "missing")
+    assert sorted(os.listdir(tmp_path)) == ["empty", "files-only"]
+    assert Archive(files_only).reindex() == 6
+
+
+def test_index_file_indexes_one_file_from_its_manifest(tmp_path: Any) -> None:
+    archive = Archive(tmp_path)
+    archive.sync(service_with_real_jobs())
+    job = archive.jobs()[1]
+    rel = os.path.relpath(job.path, archive.root).replace(os.sep, "/")
+    assert rel == archive.path_for(job.job_id(), job.creation_date)
+    archive._index.remove(job.job_id())
+    assert archive.index_file(rel, job_id="someone-else") is None
+    assert job.job_id() not in archive
+    assert archive.index_file("jobs/2025/01/missing.parquet") is None
+    again = archive.index_file(rel, job_id=job.job_id())
+    assert again is not None and again.to_dict() == job.to_dict()
+    assert archive.job(job.job_id()).to_dict() == job.to_dict()
+    with open(os.path.join(archive.root, "jobs", "notes.parquet"), "wb") as f:
+        f.write(b"not a qserial file")
+    assert archive.index_file("jobs/notes.parquet") is None
+
+
+def test_find_job_by_unique_prefix(tmp_path: Any) -> None:
+    archive = Archive(tmp_path, format="json")
+    for job_id in ("d1x9q2", "d1x9r7", "d2aa", "a_c", "abc", "ABd"):
+        archive.save(_FakeJob(job_id))
+    assert archive.find_job("d2").job_id() == "d2aa"
+    assert archive.find_job("d1x9q").job_id() == "d1x9q2"
+    assert archive.find_job("abc").job_id() == "abc"  # a whole id
+    assert archive.find_job("AB").job_id() == "ABd"  # case matters
+    assert archive.find_job("a_").job_id() == "a_c"  # no wildcards
+    with pytest.raises(qserial.archive.AmbiguousJobError, match="d1x9q2, d1x9r7") as info:
+        archive.find_job("d1")
+    assert isinstance(info.value, QSerialError) and isinstance(info.value, LookupError)
+    with pytest.raises(JobNotFoundError, match="no job id starts with 'e'"):
+        archive.find_job("e")
+    with pytest.raises(ValueError, match="non-empty"):
+        archive.find_job("")
 
 
 def test_job_ids_cannot_leave_the_archive(tmp_path: Any) -> None:

@@ -10,7 +10,7 @@ See :class:`Archive` and docs/archive.md.
 
 from __future__ import annotations
 
-from ._archive import Archive, JobNotFoundError
+from ._archive import AmbiguousJobError, Archive, JobNotFoundError
 from ._export import ExportReport
 from ._jobs import ArchivedBackend, ArchivedJob
 from ._sync import SyncReport
@@ -20,6 +20,7 @@ __all__ = [
     "ArchivedJob",
     "ArchivedBackend",
     "JobNotFoundError",
+    "AmbiguousJobError",
     "SyncReport",
     "ExportReport",
 ]

@@ -3,33 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
-import re
 import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from ..api import _manifest_option, load
+from ..api import _manifest_option
 from ..codec import to_tree
 from ..errors import QSerialError, UnsupportedFeatureError
 from ..formats import Format, format_for_suffix, get_format, list_formats
 from ..provenance import PROVENANCE_KEYS, is_job, iso_utc, job_provenance, to_datetime
+from ._export import ExportReport, export_shots
+from ._files import read_file_header
 from ._index import Index
 from ._jobs import ArchivedJob
+from ._layout import INDEX_NAME, JOBS, job_path
 from ._storage import is_url, open_storage, url_cache_dir
+from ._sync import SyncReport, run_sync
 
-__all__ = ["Archive", "JobNotFoundError"]
-
-INDEX_NAME = "index.sqlite"
-JOBS = "jobs"
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+__all__ = ["Archive", "JobNotFoundError", "AmbiguousJobError"]
 
 
 class JobNotFoundError(QSerialError, LookupError):
     """No job with that id is in the archive."""
+
+
+class AmbiguousJobError(QSerialError, LookupError):
+    """Several archived jobs have ids starting with the prefix given."""
 
 
 def default_format() -> str:
@@ -40,22 +42,6 @@ def default_format() -> str:
     with qserial and RuntimeDecoder reads it.
     """
     return "parquet" if "parquet" in list_formats() else "json"
-
-
-def file_name(job_id: str) -> str:
-    """A job's file name (without suffix).
-
-    Job ids come from a service: anything that is not a plain name is hashed, so no
-    id can climb out of the folder or clash with a temporary file's name.
-    """
-    if _SAFE_ID.fullmatch(job_id):
-        return job_id
-    return "id-" + hashlib.sha256(job_id.encode()).hexdigest()[:32]
-
-
-def _job_path(job_id: str, created: dt.datetime, suffix: str) -> str:
-    created = created.astimezone(dt.timezone.utc)
-    return f"{JOBS}/{created:%Y}/{created:%m}/{file_name(job_id)}{suffix}"
 
 
 def _epoch(value: Any, what: str) -> float | None:
@@ -122,6 +108,23 @@ class Archive:
         self._format = chosen
         if not self._storage.is_local:
             self.reindex()
+
+    @staticmethod
+    def exists(root: str | os.PathLike[str], *,
+               storage_options: dict[str, Any] | None = None) -> bool:
+        """Whether ``root`` holds an archive: an index, or job files to :meth:`reindex`.
+
+        Nothing is created. For a URL, whether any file is under its ``jobs/`` prefix
+        (its index is a local cache, made on opening).
+        """
+        root = os.fspath(root)
+        if not is_url(root):
+            folder = root.removeprefix("file://")
+            if os.path.isfile(os.path.join(folder, INDEX_NAME)):
+                return True
+            if not os.path.isdir(os.path.join(folder, JOBS)):
+                return False
+        return bool(open_storage(root, storage_options).list_files(JOBS))
 
     # -- basics ------------------------------------------------------------------------
 
@@ -196,14 +199,12 @@ class Archive:
             prov["job_id"] = f"local-{uuid.uuid4().hex}"
         return self._store(result, prov, labels)
 
-    def _store(self, result: Any, prov: dict[str, Any], labels: dict[str, Any],
-               rel: str | None = None) -> ArchivedJob:
+    def _store(self, result: Any, prov: dict[str, Any], labels: dict[str, Any]) -> ArchivedJob:
         created = to_datetime(prov.get("creation_date"))
         if created is None:
             created = dt.datetime.now(dt.timezone.utc)
             prov["creation_date"] = created.isoformat()
-        if rel is None:
-            rel = _job_path(prov["job_id"], created, self._format.suffixes[0])
+        rel = self.path_for(prov["job_id"], created)
         manifest = {"provenance": prov, "labels": labels}
         fmt = self._format
         options = _manifest_option(fmt, manifest)  # checks the labels are JSON before writing
@@ -212,7 +213,62 @@ class Archive:
         # The row goes in only once the file is durable: an index row always has its file.
         row = self._row(prov, labels, rel, fmt.name, size)
         self._index.put(row, prov.get("tags") or [])
-        return ArchivedJob(self, row)
+        return ArchivedJob(self._storage, row)
+
+    def path_for(self, job_id: str, created: dt.datetime) -> str:
+        """Where the archive puts a job's file, relative to its root.
+
+        ``jobs/<YYYY>/<MM>/<job id><suffix>``: the creation month in UTC and the
+        suffix of the archive's format; an id that is not a plain name is hashed.
+        """
+        return job_path(job_id, created, self._format.suffixes[0])
+
+    def index_file(self, rel: str, *, job_id: str | None = None) -> ArchivedJob | None:
+        """Index a file already in the archive, from the provenance in its manifest.
+
+        For a file written without its index row (a sync killed in between, files
+        copied in by hand). Its format is the one its suffix names.
+
+        Parameters
+        ----------
+        rel
+            The file's path relative to the archive's root, ``/``-separated.
+        job_id
+            Index it only if the file is this job's.
+
+        Returns
+        -------
+        ArchivedJob or None
+            The job indexed; ``None`` if there is no such file, it is not a qserial
+            file with a job's provenance (or of a format not installed), or it is
+            another job's.
+        """
+        if not self._storage.exists(rel):
+            return None
+        entry = self._entry(rel, job_id)
+        if entry is None:
+            return None
+        self._index.put(*entry)
+        return ArchivedJob(self._storage, entry[0])
+
+    def _entry(self, rel: str, job_id: str | None = None
+               ) -> tuple[dict[str, Any], list[str]] | None:
+        """The index row and tags of the file ``rel``, from its manifest (None: not a job's)."""
+        try:
+            fmt = format_for_suffix(rel.rpartition("/")[2])
+            header = read_file_header(self._storage, rel, fmt)
+        except QSerialError:
+            return None  # not a qserial file, damaged, or a format that is not installed
+        manifest = header.get("manifest")
+        prov = manifest.get("provenance") if isinstance(manifest, dict) else None
+        if not isinstance(prov, dict) or not isinstance(prov.get("job_id"), str):
+            return None
+        if job_id is not None and prov["job_id"] != job_id:
+            return None
+        labels = manifest.get("labels")
+        labels = labels if isinstance(labels, dict) else {}
+        return (self._row(prov, labels, rel, fmt.name, self._storage.size(rel)),
+                [str(t) for t in prov.get("tags") or []])
 
     @staticmethod
     def _row(prov: dict[str, Any], labels: dict[str, Any], rel: str, fmt: str,
@@ -241,7 +297,33 @@ class Archive:
         row = self._index.get(job_id)
         if row is None:
             raise JobNotFoundError(f"no job {job_id!r} in the archive {self.root}")
-        return ArchivedJob(self, row)
+        return ArchivedJob(self._storage, row)
+
+    def find_job(self, prefix: str) -> ArchivedJob:
+        """Return the job whose id is ``prefix``, or else the only one starting with it.
+
+        Raises
+        ------
+        JobNotFoundError
+            If no job id starts with ``prefix``.
+        AmbiguousJobError
+            If several do (the message names a few).
+        """
+        if not isinstance(prefix, str) or not prefix:
+            raise ValueError(f"a job id prefix must be a non-empty string, not {prefix!r}")
+        row = self._index.get(prefix)
+        if row is None:
+            rows = self._index.with_prefix(prefix, limit=6)
+            if not rows:
+                raise JobNotFoundError(f"no job id starts with {prefix!r} in the archive "
+                                       f"{self.root}")
+            if len(rows) > 1:
+                names = ", ".join(r["job_id"] for r in rows[:5])
+                more = ", ..." if len(rows) > 5 else ""
+                raise AmbiguousJobError(f"several job ids start with {prefix!r} in the "
+                                        f"archive {self.root}: {names}{more}")
+            row = rows[0]
+        return ArchivedJob(self._storage, row)
 
     def jobs(
         self,
@@ -304,24 +386,26 @@ class Archive:
             program_id=program_id, instance=instance, job_tags=job_tags,
             session_id=session_id, created_after=_epoch(created_after, "created_after"),
             created_before=_epoch(created_before, "created_before"), descending=descending)
-        return [ArchivedJob(self, row) for row in rows]
-
-    def _load(self, row: dict[str, Any], *, pubs: list[int] | None, strict: bool) -> Any:
-        local = self._storage.local_path(row["path"])
-        if local is not None:
-            return load(local, format=row["format"], pubs=pubs, strict=strict)
-        with self._storage.open(row["path"]) as stream:
-            return load(stream, format=row["format"], pubs=pubs, strict=strict)
-
-    def _read_header(self, rel: str, fmt: str | Format) -> dict[str, Any]:
-        fmt = get_format(fmt)
-        local = self._storage.local_path(rel)
-        if local is not None:
-            return fmt.read_header_path(local)
-        with self._storage.open(rel) as stream:
-            return fmt.read_header(stream)
+        return [ArchivedJob(self._storage, row) for row in rows]
 
     # -- sync, export, reindex ---------------------------------------------------------
+
+    def claim(self, job_id: str, timeout: float = 3600.0) -> str:
+        """Claim ``job_id`` before fetching it, so that no other sync fetches it too.
+
+        Returns
+        -------
+        str
+            ``"ok"`` (claimed: fetch it, then :meth:`save` it, which drops the claim,
+            or :meth:`release` it), ``"archived"`` (already in the archive) or
+            ``"busy"`` (another live process claimed it less than ``timeout``
+            seconds ago; a claim of a process gone from this host is taken over).
+        """
+        return self._index.claim(job_id, timeout)
+
+    def release(self, job_id: str) -> None:
+        """Drop this process's claim on ``job_id`` (after a failed fetch)."""
+        self._index.release(job_id)
 
     def sync(
         self,
@@ -341,7 +425,7 @@ class Archive:
         *,
         progress: bool | None = None,
         claim_timeout: float = 3600.0,
-    ) -> Any:
+    ) -> SyncReport:
         """Copy every finished job not yet archived from a QiskitRuntimeService.
 
         Lists ``service.jobs(...)`` with the given filters (as in :meth:`jobs`, but
@@ -367,8 +451,7 @@ class Archive:
         SyncReport
             What was fetched, skipped or failed, job by job.
         """
-        from ._sync import run_sync
-
+        self._storage.remove_stale_temps(JOBS)
         filters = dict(
             limit=limit, skip=skip, backend_name=backend_name,
             pending=False if pending is None else pending, program_id=program_id,
@@ -385,7 +468,7 @@ class Archive:
         overwrite: bool = False,
         storage_options: dict[str, Any] | None = None,
         progress: bool | None = None,
-    ) -> Any:
+    ) -> ExportReport:
         """Write the shots of archived jobs as a Parquet dataset partitioned by backend and month.
 
         One file per job, ``dest/backend=<name>/month=<YYYY-MM>/<job id>.parquet``,
@@ -415,8 +498,6 @@ class Archive:
         ExportReport
             The files written and kept.
         """
-        from ._export import export_shots
-
         if jobs is None:
             jobs = self.jobs(limit=None, descending=False)
         return export_shots(list(jobs), os.fspath(dest), overwrite=overwrite,
@@ -442,18 +523,11 @@ class Archive:
             if rel in known:
                 continue
             try:
-                fmt = format_for_suffix(rel.rpartition("/")[2])
-                header = self._read_header(rel, fmt)
-            except (QSerialError, OSError):
-                continue  # not a qserial file, or a format that is not installed
-            manifest = header.get("manifest")
-            prov = manifest.get("provenance") if isinstance(manifest, dict) else None
-            if not isinstance(prov, dict) or not isinstance(prov.get("job_id"), str):
+                entry = self._entry(rel)
+            except OSError:
                 continue
-            labels = manifest.get("labels")
-            labels = labels if isinstance(labels, dict) else {}
-            rows.append((self._row(prov, labels, rel, fmt.name, self._storage.size(rel)),
-                         [str(t) for t in prov.get("tags") or []]))
+            if entry is not None:
+                rows.append(entry)
         self._index.put_many(rows)
         changed = len(rows)
         if prune:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._layout import file_name
+from ._progress import ProgressBar
 from ._storage import open_storage
-from ._sync import _progress
 
 if TYPE_CHECKING:
     from ._jobs import ArchivedJob
@@ -100,11 +101,9 @@ def export_shots(jobs: list[ArchivedJob], dest: str, *, overwrite: bool,
                  storage_options: dict[str, Any] | None, progress: bool | None) -> ExportReport:
     import pyarrow.parquet as pq
 
-    from ._archive import file_name
-
     storage = open_storage(dest, storage_options)
     report = ExportReport()
-    with _progress(progress, len(jobs)) as advance:
+    with ProgressBar(progress, len(jobs), "exporting jobs") as advance:
         for job in jobs:
             rel = f"{partition(job)}/{file_name(job.job_id())}.parquet"
             if not overwrite and storage.exists(rel):

@@ -166,6 +166,16 @@ class Index:
                                    (job_id,)).fetchone()
         return None if row is None else dict(zip(_COLUMNS, row, strict=True))
 
+    def with_prefix(self, prefix: str, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows whose job id starts with ``prefix``, in id order."""
+        # A range on the primary key (not LIKE, whose _ and % are wildcards and which
+        # ignores case): every id starting with the prefix sorts between the two bounds.
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_SELECT} FROM jobs WHERE job_id >= ? AND job_id < ? "
+                "ORDER BY job_id LIMIT ?", (prefix, prefix + "\U0010ffff", limit)).fetchall()
+        return [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+
     def has(self, job_id: str) -> bool:
         with self._lock:
             return self._db.execute(

@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._files import load_file, read_file_header
 from ._index import FINAL_STATUSES
-
-if TYPE_CHECKING:
-    from ._archive import Archive
+from ._storage import LocalStorage, RemoteStorage
 
 __all__ = ["ArchivedJob", "ArchivedBackend"]
 
@@ -32,10 +31,10 @@ class ArchivedJob:
     when called (only the pubs asked for, with a format that reads parts).
     """
 
-    __slots__ = ("_archive", "_row")
+    __slots__ = ("_row", "_storage")
 
-    def __init__(self, archive: Archive, row: dict[str, Any]) -> None:
-        self._archive = archive
+    def __init__(self, storage: LocalStorage | RemoteStorage, row: dict[str, Any]) -> None:
+        self._storage = storage  # the archive's: where the row's path is
         self._row = row
 
     def job_id(self) -> str:
@@ -119,7 +118,7 @@ class ArchivedJob:
     @property
     def path(self) -> str:
         """The file holding the result: a local path or a URL."""
-        return self._archive._storage.url(self._row["path"])
+        return self._storage.url(self._row["path"])
 
     @property
     def format(self) -> str:
@@ -141,11 +140,12 @@ class ArchivedJob:
         strict
             As in :func:`qserial.load`.
         """
-        return self._archive._load(self._row, pubs=pubs, strict=strict)
+        return load_file(self._storage, self._row["path"], self._row["format"], pubs=pubs,
+                         strict=strict)
 
     def header(self) -> dict[str, Any]:
         """The file's header, read without the data (see :func:`qserial.read_header`)."""
-        return self._archive._read_header(self._row["path"], self._row["format"])
+        return read_file_header(self._storage, self._row["path"], self._row["format"])
 
     def to_dict(self) -> dict[str, Any]:
         """The job's index entry as plain JSON data."""
@@ -159,7 +159,7 @@ class ArchivedJob:
         }
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, ArchivedJob) and other._archive is self._archive
+        return (isinstance(other, ArchivedJob) and other._storage is self._storage
                 and other._row["job_id"] == self._row["job_id"])
 
     def __hash__(self) -> int:

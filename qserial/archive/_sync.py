@@ -10,17 +10,15 @@ fetches exactly the jobs that are missing.
 
 from __future__ import annotations
 
-import sys
+import datetime as dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..errors import QSerialError
-from ..provenance import job_provenance, status_name, to_datetime
+from ..provenance import status_name, to_datetime
+from ._jobs import ArchivedJob
+from ._progress import ProgressBar
 
-if TYPE_CHECKING:
-    from ._archive import Archive
-
-__all__ = ["SyncReport", "run_sync"]
+__all__ = ["SyncReport", "SyncTarget", "run_sync"]
 
 
 @dataclass
@@ -51,42 +49,54 @@ class SyncReport:
         return ", ".join(parts)
 
 
-def run_sync(archive: Archive, service: Any, filters: dict[str, Any], *,
-             progress: bool | None, claim_timeout: float) -> SyncReport:
-    from ._archive import _job_path
+class SyncTarget(Protocol):
+    """What sync needs of an archive: :class:`qserial.Archive`'s public methods."""
 
+    def __contains__(self, job_id: object) -> bool: ...
+
+    def claim(self, job_id: str, timeout: float = ...) -> str: ...
+
+    def release(self, job_id: str) -> None: ...
+
+    def path_for(self, job_id: str, created: dt.datetime) -> str: ...
+
+    def index_file(self, rel: str, *, job_id: str | None = None) -> ArchivedJob | None: ...
+
+    def save(self, job_or_result: Any, **labels: Any) -> ArchivedJob: ...
+
+
+def run_sync(archive: SyncTarget, service: Any, filters: dict[str, Any], *,
+             progress: bool | None, claim_timeout: float) -> SyncReport:
+    """Sync ``archive`` from ``service`` (see :meth:`qserial.Archive.sync`)."""
     report = SyncReport()
-    storage, index = archive._storage, archive._index
-    storage.remove_stale_temps("jobs")
     listed = list(service.jobs(**filters))
     report.listed = len(listed)
-    suffix = archive._format.suffixes[0]
-    with _progress(progress, len(listed)) as advance:
+    with ProgressBar(progress, len(listed), "archiving jobs") as advance:
         for job in listed:
             job_id = str(job.job_id())
             try:
-                if index.has(job_id):
+                if job_id in archive:
                     report.already.append(job_id)
                     continue
                 status = status_name(_status(job))
                 if status != "DONE":
                     report.not_done.append(job_id)
                     continue
-                claim = index.claim(job_id, claim_timeout)
+                claim = archive.claim(job_id, claim_timeout)
                 if claim != "ok":
                     (report.already if claim == "archived" else report.busy).append(job_id)
                     continue
                 created = to_datetime(getattr(job, "creation_date", None))
-                rel = None if created is None else _job_path(job_id, created, suffix)
                 try:
-                    if rel is not None and _adopt(archive, rel, job_id):
+                    # A file a killed run wrote but did not index: index it, fetch nothing.
+                    if (created is not None and archive.index_file(
+                            archive.path_for(job_id, created), job_id=job_id) is not None):
                         report.adopted.append(job_id)
                         continue
-                    result = job.result()
-                    archive._store(result, job_provenance(job), {}, rel)
+                    archive.save(job)  # fetches the result; indexed once the file is durable
                     report.fetched.append(job_id)
                 except BaseException:
-                    index.release(job_id)
+                    archive.release(job_id)
                     raise
             except Exception as exc:  # one bad job (e.g. IBMRuntimeError) must not stop the rest
                 report.failed[job_id] = f"{type(exc).__name__}: {exc}"
@@ -98,53 +108,3 @@ def run_sync(archive: Archive, service: Any, filters: dict[str, Any], *,
 def _status(job: Any) -> Any:
     status = getattr(job, "status", None)
     return status() if callable(status) else status
-
-
-def _adopt(archive: Archive, rel: str, job_id: str) -> bool:
-    """Index a file a killed run wrote but did not index, if it is that job's."""
-    if not archive._storage.exists(rel):
-        return False
-    try:
-        header = archive._read_header(rel, archive._format)
-    except QSerialError:
-        return False  # damaged or foreign: fetch again and replace it
-    manifest = header.get("manifest")
-    prov = manifest.get("provenance") if isinstance(manifest, dict) else None
-    if not isinstance(prov, dict) or prov.get("job_id") != job_id:
-        return False
-    labels = manifest.get("labels") if isinstance(manifest.get("labels"), dict) else {}
-    row = archive._row(prov, labels, rel, archive._format.name, archive._storage.size(rel))
-    archive._index.put(row, [str(t) for t in prov.get("tags") or []])
-    return True
-
-
-class _progress:
-    """A rich progress bar on stderr (only on a terminal unless asked), as a callable."""
-
-    def __init__(self, enabled: bool | None, total: int) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.total = total
-        self.bar: Any = None
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=Console(stderr=True))
-        self.bar.start()
-        task = self.bar.add_task("archiving jobs", total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.bar is not None:
-            self.bar.stop()
