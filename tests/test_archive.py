@@ -366,6 +366,7 @@ def test_exists_tells_an_archive_without_making_one(synced: tuple[Archive, Any],
     (tmp_path / "empty" / "jobs").mkdir(parents=True)
     assert not Archive.exists(tmp_path / "empty")
     assert not Archive.exists(tmp_path / "missing")
+    assert Archive.exists("s3://bucket/prefix")  # a remote index is rebuilt on opening
     assert sorted(os.listdir(tmp_path)) == ["empty", "files-only"]
     assert Archive(files_only).reindex() == 6
 

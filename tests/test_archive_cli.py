@@ -63,6 +63,12 @@ def test_export_then_reindex(root: str, tmp_path: Path) -> None:
     assert done.stdout.strip() == "4 files written, 0 already there"
     again = qserial_cmd("archive", "reindex", root)
     assert again.returncode == 0 and again.stdout.strip() == "0 index entries changed; 7 jobs"
+    import shutil
+
+    shutil.copytree(Path(root) / "jobs", tmp_path / "files-only" / "jobs")  # no index
+    rebuilt = qserial_cmd("archive", "reindex", str(tmp_path / "files-only"))
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.strip() == "7 index entries changed; 7 jobs"
 
 
 def test_errors_are_one_line_with_exit_status(root: str, tmp_path: Path) -> None:

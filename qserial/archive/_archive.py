@@ -109,34 +109,24 @@ class Archive:
         if not self._storage.is_local:
             self.reindex()
 
-    @staticmethod
-    def exists(root: str | os.PathLike[str], *,
-               storage_options: dict[str, Any] | None = None) -> bool:
-        """Whether ``root`` holds an archive: an index, or job files to :meth:`reindex`.
-
-        Nothing is created. For a URL, whether any file is under its ``jobs/`` prefix
-        (its index is a local cache, made on opening).
-        """
-        root = os.fspath(root)
-        if not is_url(root):
-            folder = root.removeprefix("file://")
-            if os.path.isfile(os.path.join(folder, INDEX_NAME)):
-                return True
-            if not os.path.isdir(os.path.join(folder, JOBS)):
-                return False
-        return bool(open_storage(root, storage_options).list_files(JOBS))
-
     # -- basics ------------------------------------------------------------------------
 
     @staticmethod
     def exists(root: str | os.PathLike[str]) -> bool:
         """Whether opening ``root`` finds an archive rather than starting a new one.
 
-        True for a local folder holding an index, and for any URL: a remote archive's
-        index is rebuilt from its files on opening.
+        True for a local folder holding an index or job files under ``jobs/`` (which
+        :meth:`reindex` indexes), and for any URL: a remote archive's index is rebuilt
+        from its files on opening. Nothing is created.
         """
         root = os.fspath(root)
-        return is_url(root) or os.path.isfile(os.path.join(root, INDEX_NAME))
+        if is_url(root):
+            return True
+        folder = root.removeprefix("file://")
+        if os.path.isfile(os.path.join(folder, INDEX_NAME)):
+            return True
+        return any(not name.startswith(".")
+                   for _, _, names in os.walk(os.path.join(folder, JOBS)) for name in names)
 
     @property
     def format(self) -> str:
