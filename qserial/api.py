@@ -5,18 +5,16 @@ from __future__ import annotations
 import io
 import json
 import os
-import stat
 from typing import IO, Any, Union
 
+from ._atomic import atomic_write
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
     PubIndexError,
-    QSerialError,
     UnknownFormatError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
-    WriteError,
 )
 from .formats import (
     SNIFF_BYTES,
@@ -113,7 +111,7 @@ def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None,
     path = os.fspath(path)
     fmt = get_format(format) if format is not None else format_for_suffix(os.path.basename(path))
     options.update(_manifest_option(fmt, manifest))
-    _atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **options))
+    atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **options))
 
 
 def _with_provenance(obj: Any, manifest: dict | None) -> tuple[Any, dict | None]:
@@ -141,99 +139,6 @@ def _manifest_option(fmt: Format, manifest: dict | None) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise UnsupportedTypeError(f"the manifest must be plain JSON data: {exc}") from None
     return {"manifest": manifest}
-
-
-# Temporary files are named ".<target name>.qserial-<pid>-<8 hex digits>.tmp"; the pid
-# tells a stale one (its writer was killed) from one being written.
-_TMP_INFIX = ".qserial-"
-_TMP_NAME_CHARS = 128  # of the target's name, so that the temporary name stays valid
-
-
-def _atomic_write(path: str, write: Any) -> None:
-    # Through a symbolic link, the file it points to is replaced, not the link.
-    path = os.path.realpath(path)
-    folder = os.path.dirname(path)
-    prefix = f".{os.path.basename(path)[:_TMP_NAME_CHARS]}{_TMP_INFIX}"
-    tmp = os.path.join(folder, f"{prefix}{os.getpid()}-{os.urandom(4).hex()}.tmp")
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        mode = None
-    if mode is not None and not os.access(path, os.W_OK):
-        # Replacing the file would get around its permissions, as open(path, "w") cannot.
-        raise WriteError(f"could not write {path}: Permission denied")
-    try:
-        write(tmp)
-        if mode is not None:
-            os.chmod(tmp, mode)  # an overwritten file keeps its permissions
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:  # never written, or the folder forbids it: keep the first error
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, QSerialError):
-            raise WriteError(f"could not write {path}: {exc.strerror or exc}") from exc
-        raise
-    _fsync_folder(folder)
-    _remove_stale_temporaries(folder, prefix)
-
-
-def _remove_stale_temporaries(folder: str, prefix: str) -> None:
-    """Delete temporary files of this target whose writing process no longer exists.
-
-    A writer killed mid-write leaves its temporary file behind; loads never read it.
-    Only names made by :func:`_atomic_write` for this target are considered, and a file
-    is deleted only when no process on this machine has the pid in its name.
-    """
-    if os.name != "posix":  # os.kill(pid, 0) probes for a process only on POSIX
-        return
-    try:
-        with os.scandir(folder) as entries:
-            names = [e.name for e in entries if e.name.startswith(prefix)]
-    except OSError:
-        return
-    me = os.getpid()
-    for name in names:
-        pid, _, rest = name[len(prefix):].partition("-")
-        if not (pid.isdigit() and len(pid) <= 10 and len(rest) == 12 and rest.endswith(".tmp")
-                and all(c in "0123456789abcdef" for c in rest[:8])):
-            continue
-        if int(pid) in (0, me) or _process_exists(int(pid)):
-            continue
-        try:
-            os.unlink(os.path.join(folder, name))
-        except OSError:
-            pass
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError):  # EPERM: it exists, as another user's process
-        return True
-    return True
-
-
-def _fsync_folder(folder: str) -> None:
-    # Makes the rename itself durable; not every platform can open a folder.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def dumps(obj: Any, *, format: FormatSpec = "json", manifest: dict | None = None,

@@ -470,3 +470,43 @@ def test_overwrite_through_a_symlink_replaces_the_linked_file(tmp_path: Path) ->
 
 def test_write_errors_are_qserial_errors() -> None:
     assert issubclass(WriteError, QSerialError) and issubclass(WriteError, OSError)
+
+
+# -- the module every writer uses --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("durable, syncs", [(True, 2), (False, 0)])
+def test_durable_flag_decides_the_fsyncs_not_the_atomicity(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool, syncs: int) -> None:
+    from qserial import _atomic
+
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    seen: list[bytes] = []
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_bytes(b"new")
+        seen.append(target.read_bytes())  # the target is untouched until the rename
+
+    _atomic.atomic_write(str(target), write, durable=durable)
+    assert seen == [b"old"] and target.read_bytes() == b"new"
+    assert len(synced) == syncs  # the file, then its folder
+    assert _listing(tmp_path) == ["out.bin"]
+
+
+def test_stale_temporaries_of_any_target_go_when_no_prefix_is_given(tmp_path: Path) -> None:
+    from qserial import _atomic
+
+    dead = _dead_pid()
+    stale = [f".a.json.qserial-{dead}-0123abcd.tmp", f".b.h5.qserial-{dead}-89abcdef.tmp"]
+    kept = [f".a.json.qserial-{os.getpid()}-0123abcd.tmp", f".qserial-{dead}-0123abcd.tmp",
+            "b.h5"]
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b"x")
+    assert _atomic.remove_stale_temps(str(tmp_path)) == 2
+    assert _listing(tmp_path) == sorted(kept)
+    assert _atomic.temp_pid(f".a.json.qserial-{dead}-0123abcd.tmp") == dead
+    assert not _atomic.process_exists(dead) and _atomic.process_exists(os.getpid())

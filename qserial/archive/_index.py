@@ -19,6 +19,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from .._atomic import process_exists
+
 __all__ = ["Index", "FINAL_STATUSES"]
 
 SCHEMA_VERSION = 1
@@ -258,7 +260,7 @@ class Index:
                 "SELECT host, pid, at FROM claims WHERE job_id = ?", (job_id,)).fetchone()
             if row is not None and (row[0], row[1]) != (host, pid):
                 fresh = now - row[2] < ttl
-                if fresh and (row[0] != host or _pid_alive(row[1])):
+                if fresh and (row[0] != host or process_exists(row[1])):
                     return "busy"
             self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)",
                              (job_id, host, pid, now))
@@ -295,18 +297,6 @@ class _Transaction:
             self.db.execute("COMMIT" if kind is None else "ROLLBACK")
         finally:
             self.lock.release()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def loads_list(text: str) -> list[Any]:

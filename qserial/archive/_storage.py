@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
+from .._atomic import atomic_write, remove_stale_temps
+
 __all__ = ["LocalStorage", "RemoteStorage", "open_storage", "is_url", "cache_dir"]
 
 # Object stores: a PUT is visible whole or not at all, so no temporary name is needed.
 _ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "abfs", "az", "adl", "memory"})
-# qserial.dump's temporary files: ".<name>.qserial-<pid>-<random>.tmp"
-_TEMP = re.compile(r"^\..+\.qserial-(\d+)-[0-9a-f]+\.tmp$")
 
 
 def is_url(root: str) -> bool:
@@ -66,11 +65,9 @@ class LocalStorage:
 
     def write(self, rel: str, write: Callable[[str], None]) -> int:
         """Run ``write(path)`` on a temporary file and put it at ``rel`` atomically."""
-        from ..api import _atomic_write
-
         path = self.full(rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        _atomic_write(path, write)
+        atomic_write(path, write)
         return os.path.getsize(path)
 
     def open(self, rel: str) -> IO[bytes]:
@@ -90,19 +87,7 @@ class LocalStorage:
 
     def remove_stale_temps(self, prefix: str) -> int:
         """Delete temporary files left by killed writers on this host; return how many."""
-        from ._index import _pid_alive
-
-        removed = 0
-        for folder, _dirs, files in os.walk(self.full(prefix)):
-            for name in files:
-                match = _TEMP.match(name)
-                if match and not _pid_alive(int(match.group(1))):
-                    try:
-                        os.unlink(os.path.join(folder, name))
-                        removed += 1
-                    except FileNotFoundError:
-                        pass
-        return removed
+        return sum(remove_stale_temps(folder) for folder, _, _ in os.walk(self.full(prefix)))
 
     def url(self, rel: str) -> str:
         return self.full(rel)

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import fsync_folder
+
 __all__ = ["Subject", "Ops", "make_ops", "read_op", "array_views", "RAW", "RUNTIME"]
 
 
@@ -106,19 +108,6 @@ def _write_all(fd: int, views: Sequence[memoryview]) -> None:
             view = view[os.write(fd, view):]
 
 
-def _fsync_folder(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not every platform opens folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _raw_ops(arrays: Sequence[np.ndarray], folder: str, stem: str) -> Ops:
     views = array_views(arrays)
     path = os.path.join(folder, f"{stem}.raw")
@@ -141,7 +130,7 @@ def _raw_ops(arrays: Sequence[np.ndarray], folder: str, stem: str) -> Ops:
         finally:
             os.close(fd)
         os.replace(tmp, durable_path)
-        _fsync_folder(folder)
+        fsync_folder(folder)
 
     return Ops(path, write, durable, read_op(RAW, path), durable_path)
 
