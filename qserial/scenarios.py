@@ -12,7 +12,15 @@ name                      content
 ``sweep``                 100 pubs x 20 parameter sets x 4,096 shots x 30 random bits
 ``estimator``             10 estimator pubs x 50 expectation values
 ``ghz``                   20 bits x 100,000 shots, mostly all-0 or all-1 (low entropy)
+``biased_sweep``          20 pubs x 10 parameter sets x 4,096 shots x 27 biased bits
+``mixed_sweep``           a 27-bit register and 1-, 2- and 3-bit mid-circuit registers
+``aer_ghz``               a 10-qubit GHZ state sampled by qiskit-aer with a device's noise
+``aer_qaoa``              a 10-qubit QAOA layer sampled by qiskit-aer with a device's noise
 ========================  ========================================================
+
+The ``aer_*`` scenarios are made by a real producer: qiskit-aer's ``SamplerV2``
+simulating the circuit transpiled for a fake IBM device, under that device's noise
+model (qiskit-aer must be installed; seeded, so the shots are the same every run).
 
 Examples
 --------
@@ -32,7 +40,11 @@ import numpy as np
 
 __all__ = [
     "SCENARIOS",
+    "aer_ghz",
+    "aer_qaoa",
+    "biased_sweep",
     "big_sampler",
+    "mixed_sweep",
     "estimator",
     "ghz",
     "small_sampler",
@@ -293,6 +305,181 @@ def ghz(bits: int = 20, shots: int = 100_000, *, noise: float = 0.01, seed: int 
     return _sampler_result([{"meas": meas}], (), spans)
 
 
+def _sweep_spans(rng: np.random.Generator, pubs: int, params: int, shots: int) -> Any:
+    # One span per batch of 10 pubs, each covering all parameter sets and shots.
+    return _spans(rng, "double", [
+        {i: ((params, shots), slice(0, params), slice(0, shots)) for i in batch}
+        for batch in _chunks(pubs, 10)
+    ])
+
+
+def _biased_bits(rng: np.random.Generator, p_one: np.ndarray, shape: tuple[int, ...]) -> Any:
+    from qiskit.primitives.containers import BitArray
+
+    bools = rng.random((*shape, p_one.size)) < p_one
+    return BitArray.from_bool_array(bools, order="big")
+
+
+def biased_sweep(pubs: int = 20, params: int = 10, shots: int = 4096, bits: int = 27,
+                 *, low: float = 0.02, high: float = 0.3, seed: int = 1234) -> Any:
+    """A sweep of independent but biased bits, as a shallow circuit near ``|0...0>`` gives.
+
+    Each bit of each pub is 1 with its own probability, drawn between ``low`` and
+    ``high``: far from uniform, but with no structure beyond the bit frequencies.
+
+    Parameters
+    ----------
+    pubs, params, shots, bits
+        Pub results, parameter sets per pub, shots per set, bits per shot.
+    low, high
+        Range of the probability that a bit is 1.
+    seed
+        Seed of the ``numpy.random.default_rng`` that draws the data.
+
+    Returns
+    -------
+    PrimitiveResult
+        Of ``pubs`` ``SamplerPubResult`` whose ``data.meas`` has shape ``(params,)``.
+    """
+    rng = np.random.default_rng(seed)
+    data = [{"meas": _biased_bits(rng, rng.uniform(low, high, bits), (params, shots))}
+            for _ in range(pubs)]
+    return _sampler_result(data, (params,), _sweep_spans(rng, pubs, params, shots))
+
+
+def mixed_sweep(pubs: int = 50, params: int = 20, shots: int = 4096, bits: int = 27,
+                *, seed: int = 1234) -> Any:
+    """A sweep whose pubs hold a wide register and 1-, 2- and 3-bit mid-circuit registers.
+
+    ``meas`` holds ``bits`` uniformly random bits (the final measurement of a deep
+    circuit); ``mid1``, ``mid2`` and ``mid3`` are mid-circuit measurements (syndromes,
+    flags) that are mostly 0, each bit 1 with a probability between 0.02 and 0.2.
+    One byte per shot each, of which only 1-3 bits vary: compressible, next to an
+    incompressible register.
+
+    Parameters
+    ----------
+    pubs, params, shots
+        Pub results, parameter sets per pub, shots per set.
+    bits
+        Bits of the wide register.
+    seed
+        Seed of the ``numpy.random.default_rng`` that draws the data.
+
+    Returns
+    -------
+    PrimitiveResult
+        Of ``pubs`` ``SamplerPubResult`` with fields ``meas``, ``mid1``, ``mid2``,
+        ``mid3`` of shape ``(params,)``.
+    """
+    from qiskit.primitives.containers import BitArray
+
+    rng = np.random.default_rng(seed)
+    data = []
+    for _ in range(pubs):
+        fields = {"meas": BitArray(_random_bits(rng, (params, shots), bits), bits)}
+        for width in (1, 2, 3):
+            fields[f"mid{width}"] = _biased_bits(rng, rng.uniform(0.02, 0.2, width),
+                                                 (params, shots))
+        data.append(fields)
+    return _sampler_result(data, (params,), _sweep_spans(rng, pubs, params, shots))
+
+
+def _aer_result(circuit: Any, shots: int, backend: str, seed: int) -> Any:
+    """``circuit`` transpiled for the fake ``backend``, sampled by qiskit-aer under its noise."""
+    from qiskit import transpile
+    from qiskit_aer.noise import NoiseModel
+    from qiskit_aer.primitives import SamplerV2
+    from qiskit_ibm_runtime import fake_provider
+
+    device = getattr(fake_provider, backend)()
+    transpiled = transpile(circuit, device, seed_transpiler=seed, optimization_level=1)
+    # A density matrix of the few qubits used: exact noisy probabilities, then sampling,
+    # instead of one noisy trajectory per shot.
+    sampler = SamplerV2(options={"backend_options": {
+        "method": "density_matrix", "noise_model": NoiseModel.from_backend(device),
+        "seed_simulator": seed}})
+    result = sampler.run([transpiled], shots=shots).result()
+    for pub in result:
+        # Wall-clock timings of the simulation: drop them, so the result is reproducible.
+        sim = pub.metadata.get("simulator_metadata")
+        if isinstance(sim, dict):
+            for key in [k for k in sim if k.startswith("time_taken")]:
+                del sim[key]
+    return result
+
+
+def aer_ghz(qubits: int = 10, shots: int = 100_000, *, backend: str = "FakeTorontoV2",
+            seed: int = 1234) -> Any:
+    """A GHZ state prepared on a fake 27-qubit IBM device and sampled by qiskit-aer.
+
+    The circuit (a Hadamard and a chain of CNOTs) is transpiled for ``backend`` and
+    simulated under its noise model (gate errors, relaxation, readout errors): mostly
+    all-0 and all-1 shots, with the errors a device makes.
+
+    Parameters
+    ----------
+    qubits
+        Qubits in the GHZ state (measured bits); a density matrix of this many qubits
+        is simulated, so keep it at 12 or fewer.
+    shots
+        Number of shots.
+    backend
+        Name of a fake backend in ``qiskit_ibm_runtime.fake_provider``.
+    seed
+        Seed of the transpiler and the simulator.
+
+    Returns
+    -------
+    PrimitiveResult
+        What qiskit-aer's ``SamplerV2`` returns; ``result[0].data.meas`` holds the shots.
+    """
+    from qiskit import QuantumCircuit
+
+    circuit = QuantumCircuit(qubits)
+    circuit.h(0)
+    for i in range(qubits - 1):
+        circuit.cx(i, i + 1)
+    circuit.measure_all()
+    return _aer_result(circuit, shots, backend, seed)
+
+
+def aer_qaoa(qubits: int = 10, shots: int = 100_000, *, backend: str = "FakeTorontoV2",
+             seed: int = 1234) -> Any:
+    """One QAOA layer for MaxCut on a ring, on a fake IBM device, sampled by qiskit-aer.
+
+    A shallow algorithm circuit with fixed angles: its outcomes spread over many
+    bitstrings (more entropy than a GHZ state, far less than uniform bits). Transpiled
+    for ``backend`` and simulated under its noise model, as :func:`aer_ghz`.
+
+    Parameters
+    ----------
+    qubits
+        Nodes of the ring (measured bits); at most 12.
+    shots
+        Number of shots.
+    backend
+        Name of a fake backend in ``qiskit_ibm_runtime.fake_provider``.
+    seed
+        Seed of the transpiler and the simulator.
+
+    Returns
+    -------
+    PrimitiveResult
+        What qiskit-aer's ``SamplerV2`` returns; ``result[0].data.meas`` holds the shots.
+    """
+    from qiskit import QuantumCircuit
+
+    gamma, beta = 0.6, 0.4
+    circuit = QuantumCircuit(qubits)
+    circuit.h(range(qubits))
+    for i in range(qubits):
+        circuit.rzz(2 * gamma, i, (i + 1) % qubits)
+    circuit.rx(2 * beta, range(qubits))
+    circuit.measure_all()
+    return _aer_result(circuit, shots, backend, seed)
+
+
 #: Scenario name -> builder; every builder works with its defaults alone.
 SCENARIOS: dict[str, Callable[..., Any]] = {
     "small_sampler": small_sampler,
@@ -300,4 +487,8 @@ SCENARIOS: dict[str, Callable[..., Any]] = {
     "sweep": sweep,
     "estimator": estimator,
     "ghz": ghz,
+    "biased_sweep": biased_sweep,
+    "mixed_sweep": mixed_sweep,
+    "aer_ghz": aer_ghz,
+    "aer_qaoa": aer_qaoa,
 }

@@ -32,6 +32,7 @@ from qiskit_ibm_runtime.results import (
 )
 
 import qserial
+from qserial import scenarios
 from qserial.testing import assert_equal, first_difference
 from tests import _results
 
@@ -173,6 +174,16 @@ def test_low_entropy_ghz_result(tmp_path: Path) -> None:
     back = _dump_and_read(result, tmp_path)
     assert_equal(back, result, exact=True)
     assert set(back[0].data.meas.get_counts()) == {"0" * 20, "1" * 20}
+
+
+@pytest.mark.parametrize("build", [
+    lambda: scenarios.biased_sweep(pubs=2, params=3, shots=2000),
+    lambda: scenarios.mixed_sweep(pubs=2, params=3, shots=2000),  # stored and compressed arrays
+    lambda: scenarios.ghz(),
+], ids=["biased", "mixed", "noisy-ghz"])
+def test_every_auto_compression_choice(build: Any, tmp_path: Path) -> None:
+    result = build()
+    assert_equal(_dump_and_read(result, tmp_path), result, exact=True)
 
 
 def test_random_bit_sweep(tmp_path: Path) -> None:
