@@ -12,9 +12,12 @@ from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
     PubIndexError,
+    QSerialError,
     UnknownFormatError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
+    WriteError,
+    describe_exception,
 )
 from .formats import (
     SNIFF_BYTES,
@@ -92,17 +95,45 @@ def dump(
     UnsupportedTypeError
         If some part of ``obj`` cannot be stored; the message says where.
     WriteError
-        If writing fails; the target is left as it was.
+        If writing fails (a path is then left as it was), or ``target`` is neither a
+        path nor an open binary stream.
     UnsupportedFeatureError
         If a manifest is given (or ``obj`` is a job) and the format cannot store one.
+
+    Whatever ``obj`` holds, nothing but a :class:`~qserial.QSerialError` subclass is
+    raised for it.
     """
     obj, manifest = _with_provenance(obj, manifest)
     tree = to_tree(obj)
     if _is_path(target):
         dump_tree(tree, target, format=format, manifest=manifest, **options)
     else:
+        _check_stream(target)
         fmt = get_format(format if format is not None else "json")
-        fmt.dump(tree, target, **_manifest_option(fmt, manifest), **options)
+        try:
+            fmt.dump(tree, target, **_manifest_option(fmt, manifest), **options)
+        except OSError as exc:
+            if isinstance(exc, QSerialError):
+                raise
+            raise WriteError(
+                f"could not write to the stream: {describe_exception(exc)}") from exc
+
+
+def _check_stream(target: Any) -> None:
+    """Refuse, before any work, a target that is no open binary stream."""
+    try:
+        writable = callable(getattr(target, "write", None))
+        closed = writable and getattr(target, "closed", False) is True
+    except Exception:  # a file-like object whose attributes fail
+        writable = closed = False
+    if not writable:
+        raise WriteError(f"cannot write to an object of type {type(target).__name__}: give "
+                         "a path or a binary file object opened for writing")
+    if closed:
+        raise WriteError("cannot write to a closed stream")
+    if isinstance(target, io.TextIOBase):
+        raise WriteError("cannot write to a text stream: open the file in binary mode "
+                         "('wb') or give its path")
 
 
 def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None,
@@ -136,7 +167,7 @@ def _manifest_option(fmt: Format, manifest: dict | None) -> dict[str, Any]:
         raise UnsupportedTypeError(f"the manifest must be a dict, not {type(manifest).__name__}")
     try:
         json.dumps(manifest, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise UnsupportedTypeError(f"the manifest must be plain JSON data: {exc}") from None
     return {"manifest": manifest}
 

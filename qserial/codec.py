@@ -12,6 +12,7 @@ from .errors import (
     QSerialError,
     UnknownTagError,
     UnsupportedTypeError,
+    describe_exception,
     path_segment,
 )
 from .registry import REGISTRY, TypeRegistry
@@ -31,6 +32,23 @@ def _check_array(arr: np.ndarray) -> None:
         raise UnsupportedTypeError(
             f"numpy arrays of dtype {arr.dtype} hold Python objects and cannot be stored safely"
         )
+
+
+def _type_name(t: type) -> str:
+    """``module.QualName`` of ``t``, for messages; never fails.
+
+    Qiskit's singleton gates are instances of classes whose ``__module__`` is None;
+    they are named after their first public base that has a module (``CXGate``).
+    """
+    try:
+        if type(t.__module__) is str:
+            return f"{t.__module__}.{t.__qualname__}"
+        for c in t.__mro__[1:]:
+            if type(c.__module__) is str and not c.__qualname__.startswith("_"):
+                return f"{c.__module__}.{c.__qualname__} ({t.__qualname__})"
+        return str(t.__qualname__)
+    except Exception:
+        return "<a class that cannot be named>"
 
 
 def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
@@ -58,8 +76,11 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
 
     def enc(x: Any) -> Any:
         t = type(x)
-        if t in _SCALARS:
-            return x
+        try:
+            if t in _SCALARS:
+                return x
+        except Exception:  # a metaclass with a broken __hash__: the lookup below says so
+            pass
         if t is list:
             out = []
             for i, v in enumerate(x):
@@ -92,11 +113,16 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
             return x
         if t is Node or t is UnknownObject:
             return Node(x.tag, enc(x.value))
-        entry = for_type(t)
+        try:
+            entry = for_type(t)
+        except Exception as exc:  # user code run by the lookup: __hash__, __eq__, __module__
+            raise UnsupportedTypeError(
+                f"cannot store an object of type {_type_name(t)}: looking up its class "
+                f"failed with {describe_exception(exc)}") from exc
         if entry is None:
             reason = registry.why_missing(cls=t)
             raise UnsupportedTypeError(
-                f"cannot store an object of type {t.__module__}.{t.__qualname__}; "
+                f"cannot store an object of type {_type_name(t)}; "
                 + (reason if reason else "register it with qserial.register_type")
             )
         try:
@@ -104,7 +130,8 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
         except QSerialError:
             raise
         except Exception as exc:
-            raise UnsupportedTypeError(f"cannot encode {entry.tag}: {exc}") from exc
+            raise UnsupportedTypeError(
+                f"cannot encode {entry.tag}: {describe_exception(exc)}") from exc
         return Node(entry.tag, enc(fields))
 
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "path_segment",
+    "describe_exception",
     "QSerialError",
     "UnknownFormatError",
     "FormatNotInstalledError",
@@ -35,9 +36,22 @@ def path_segment(key: object) -> str:
     >>> path_segment("meas"), path_segment(3), path_segment("two words")
     ('.meas', '[3]', "['two words']")
     """
-    if isinstance(key, str) and key.isidentifier():
+    if type(key) is str and key.isidentifier():
         return "." + key
-    return f"[{key!r}]"
+    try:
+        return f"[{key!r}]"
+    except Exception:  # a key whose __repr__ fails must not hide the error being reported
+        return f"[<{type(key).__name__} key>]"
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``Type: message`` of ``exc`` for an error message; never fails."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 class QSerialError(Exception):

@@ -37,9 +37,9 @@ _UTC = dt.timezone.utc
 
 def is_job(obj: Any) -> bool:
     """Return whether ``obj`` looks like a job: callable ``result`` and ``job_id``."""
-    if isinstance(obj, type):
-        return False
     try:
+        if isinstance(obj, type):  # isinstance reads obj.__class__, which may fail too
+            return False
         return callable(getattr(obj, "result", None)) and callable(getattr(obj, "job_id", None))
     except Exception:  # a property that raises is no job attribute
         return False
