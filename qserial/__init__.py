@@ -7,8 +7,10 @@
 
 from __future__ import annotations
 
+from ._provenance import provenance
+from ._source import detect_format, read_header
 from ._version import __version__
-from .api import dump, dump_tree, dumps, formats, load, load_tree, loads, read_header
+from .api import dump, dump_tree, dumps, load, load_tree, loads
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
@@ -27,8 +29,7 @@ from .errors import (
     WriteError,
     path_segment,
 )
-from .formats import Format
-from .provenance import provenance
+from .formats import Format, list_formats
 from .registry import REGISTRY, TypeEntry, register_type
 from .tree import Node, UnknownObject
 
@@ -53,7 +54,8 @@ __all__ = [
     "load",
     "dumps",
     "loads",
-    "formats",
+    "list_formats",
+    "detect_format",
     "dump_tree",
     "load_tree",
     "read_header",

@@ -5,53 +5,25 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import IO, Any, Union
+from typing import IO, Any
 
 from ._atomic import atomic_write
+from ._provenance import is_job, job_provenance
+from ._source import FormatSpec, PathLike, is_path, open_source
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
     PubIndexError,
     QSerialError,
-    UnknownFormatError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
     WriteError,
     describe_exception,
 )
-from .formats import (
-    SNIFF_BYTES,
-    Format,
-    format_for_suffix,
-    get_format,
-    list_formats,
-    sniff_format,
-)
+from .formats import Format, format_for_suffix, get_format, list_formats
 from .tree import Node
 
-__all__ = [
-    "dump", "load", "dumps", "loads", "formats", "dump_tree", "load_tree", "select_pubs",
-    "read_header",
-]
-
-PathLike = Union[str, "os.PathLike[str]"]
-FormatSpec = Union[str, Format, type[Format], None]  # noqa: UP007 (runtime alias on 3.10)
-
-
-def formats() -> list[str]:
-    """Return the names of the installed formats, ``"json"`` first.
-
-    Examples
-    --------
-    >>> import qserial
-    >>> "json" in qserial.formats()
-    True
-    """
-    return list_formats()
-
-
-def _is_path(target: Any) -> bool:
-    return isinstance(target, (str, os.PathLike))
+__all__ = ["dump", "load", "dumps", "loads", "dump_tree", "load_tree", "select_pubs"]
 
 
 def dump(
@@ -105,7 +77,7 @@ def dump(
     """
     obj, manifest = _with_provenance(obj, manifest)
     tree = to_tree(obj)
-    if _is_path(target):
+    if is_path(target):
         dump_tree(tree, target, format=format, manifest=manifest, **options)
     else:
         _check_stream(target)
@@ -147,8 +119,6 @@ def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None,
 
 def _with_provenance(obj: Any, manifest: dict | None) -> tuple[Any, dict | None]:
     """A job's result, and the manifest with the job's provenance added."""
-    from .provenance import is_job, job_provenance
-
     if not is_job(obj):
         return obj, manifest
     result = obj.result()  # first, so that the provenance records the final status
@@ -189,85 +159,14 @@ def dumps(obj: Any, *, format: FormatSpec = "json", manifest: dict | None = None
     return buf.getvalue()
 
 
-def _resolve_for_read(head: bytes, format: FormatSpec, path: str | None) -> Format:
-    if format is not None:
-        return get_format(format)
-    fmt = sniff_format(head)
-    if fmt is not None:
-        return fmt
-    if not head:
-        raise DecodeError("the file is empty", "$")
-    if path is not None:
-        try:
-            return format_for_suffix(os.path.basename(path))
-        except UnknownFormatError:
-            pass
-    raise UnknownFormatError(
-        f"cannot tell the format of {path or 'the data'} from its content "
-        f"(starts with {head[:16]!r}); installed formats: {', '.join(list_formats())}"
-    )
-
-
 def load_tree(source: PathLike | IO[bytes], *, format: FormatSpec = None, **options: Any) -> Any:
     """Read the tree of a file or stream without building objects (see :func:`load`)."""
-    if _is_path(source):
-        path = os.fspath(source)
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-        fmt = _resolve_for_read(head, format, path)
-        return fmt.load_path(path, **options)
-    stream = source
-    if not (hasattr(stream, "seekable") and stream.seekable()):
-        stream = io.BytesIO(stream.read())
-    start = stream.tell()
-    head = stream.read(SNIFF_BYTES)
-    stream.seek(start)
-    return _resolve_for_read(head, format, getattr(source, "name", None)).load(stream, **options)
+    return _load_opened(*open_source(source, format), options)
 
 
-def read_header(source: PathLike | IO[bytes], *, format: FormatSpec = None) -> dict[str, Any]:
-    """Return a file's header without reading its data.
-
-    Parameters
-    ----------
-    source
-        A path, or a readable binary file object.
-    format
-        Format name or class; by default recognised from the file's first bytes.
-
-    Returns
-    -------
-    dict
-        ``{"format": name, "version": layout version, "writer": {package: version}}``
-        and ``"manifest"`` when the file holds one (``qserial.dump(job, ...)`` puts
-        the job's provenance there); formats may add more.
-
-    Raises
-    ------
-    UnsupportedFeatureError
-        If the format cannot read its header alone.
-
-    Examples
-    --------
-    >>> import io, qserial
-    >>> buf = io.BytesIO()
-    >>> qserial.dump(complex(1, 2), buf, manifest={"note": "calibration run"})
-    >>> _ = buf.seek(0)
-    >>> qserial.read_header(buf)["manifest"]
-    {'note': 'calibration run'}
-    """
-    if _is_path(source):
-        path = os.fspath(source)
-        with open(path, "rb") as f:
-            head = f.read(SNIFF_BYTES)
-        return _resolve_for_read(head, format, path).read_header_path(path)
-    stream = source
-    if not (hasattr(stream, "seekable") and stream.seekable()):
-        stream = io.BytesIO(stream.read())
-    start = stream.tell()
-    head = stream.read(SNIFF_BYTES)
-    stream.seek(start)
-    return _resolve_for_read(head, format, getattr(source, "name", None)).read_header(stream)
+def _load_opened(fmt: Format, path: str | None, stream: IO[bytes] | None,
+                 options: dict[str, Any]) -> Any:
+    return fmt.load_path(path, **options) if path is not None else fmt.load(stream, **options)
 
 
 def select_pubs(tree: Any, pubs: list[int]) -> Any:
@@ -323,29 +222,14 @@ def load(
         A subclass naming what went wrong and where: unknown format, unknown tag,
         corrupt or truncated data, unsupported version, exceeded limit.
     """
-    if pubs is not None:
-        pubs = list(pubs)
-        fmt_for_partial = _peek_format(source, format)
-        if fmt_for_partial.supports_partial:
-            tree = load_tree(source, format=fmt_for_partial, pubs=pubs, **options)
-        else:
-            tree = select_pubs(load_tree(source, format=fmt_for_partial, **options), pubs)
+    opened = open_source(source, format)
+    if pubs is None:
+        tree = _load_opened(*opened, options)
+    elif opened[0].supports_partial:
+        tree = _load_opened(*opened, {**options, "pubs": list(pubs)})
     else:
-        tree = load_tree(source, format=format, **options)
+        tree = select_pubs(_load_opened(*opened, options), list(pubs))
     return from_tree(tree, strict=strict)
-
-
-def _peek_format(source: Any, format: FormatSpec) -> Format:
-    if format is not None:
-        return get_format(format)
-    if _is_path(source):
-        with open(os.fspath(source), "rb") as f:
-            head = f.read(SNIFF_BYTES)
-        return _resolve_for_read(head, None, os.fspath(source))
-    start = source.tell()
-    head = source.read(SNIFF_BYTES)
-    source.seek(start)
-    return _resolve_for_read(head, None, None)
 
 
 def loads(data: bytes | bytearray | memoryview | str, *, format: FormatSpec = None,

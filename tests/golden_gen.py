@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", action="append", choices=GOLDEN_FORMATS,
                         help="only this format (repeatable); default: every installed one")
     args = parser.parse_args(argv)
-    formats = args.format or [f for f in GOLDEN_FORMATS if f in qserial.formats()]
+    formats = args.format or [f for f in GOLDEN_FORMATS if f in qserial.list_formats()]
     todo = missing(formats)
     for fmt, name in todo:
         path = path_for(fmt, name)

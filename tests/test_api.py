@@ -121,7 +121,7 @@ def test_dumps_passes_options(result: PrimitiveResult) -> None:
 
 
 def test_formats_lists_json_first() -> None:
-    names = qserial.formats()
+    names = qserial.list_formats()
     assert names[0] == "json"
     assert len(names) == len(set(names))
 
@@ -143,7 +143,7 @@ def test_unknown_suffix_lists_known_formats(result: PrimitiveResult, tmp_path: P
         qserial.dump(result, tmp_path / name)
     message = str(info.value)
     assert "json" in message and ".json" in message
-    for fmt in qserial.formats():
+    for fmt in qserial.list_formats():
         assert fmt in message
     assert _listing(tmp_path) == []
 
@@ -163,7 +163,7 @@ def test_known_but_missing_format(result: PrimitiveResult, tmp_path: Path, suffi
     # (qserial.formats is the function; the module is reached through importlib.)
     monkeypatch.setattr(importlib.import_module("qserial.formats"), "_formats",
                         {"json": JSONFormat()})
-    assert qserial.formats() == ["json"]
+    assert qserial.list_formats() == ["json"]
     with pytest.raises(FormatNotInstalledError) as info:
         qserial.dump(result, tmp_path / f"x{suffix}")
     assert package in str(info.value) and "json" in str(info.value)

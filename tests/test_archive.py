@@ -516,7 +516,7 @@ def test_docs_examples_run(tmp_path: Any, monkeypatch: Any, capsys: Any) -> None
     assert sum(namespace["counts"].values()) == 500
 
 
-@pytest.mark.parametrize("name", qserial.formats())
+@pytest.mark.parametrize("name", qserial.list_formats())
 def test_archive_in_every_format_that_stores_manifests(name: str, tmp_path: Any) -> None:
     from qserial.formats import get_format
 

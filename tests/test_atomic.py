@@ -199,7 +199,7 @@ folder = sys.argv[1]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG
 old, new = _results.sampler_result(), _results.random_sweep_result(8, 4, 1000, 30)
 out = {}
-for fmt in qserial.formats():
+for fmt in qserial.list_formats():
     sub = os.path.join(folder, fmt)
     os.mkdir(sub)
     target = os.path.join(sub, "result" + get_format(fmt).suffixes[0])

@@ -57,11 +57,12 @@ def test_quick_json_has_every_format_and_reference(quick_json: Any) -> None:
     result = scenarios.small_sampler()
     assert case["array_bytes"] == result[0].data.meas.array.nbytes == 1024
     rows = _rows(case)
-    assert set(rows) == {"raw I/O", "RuntimeEncoder", "json (Runtime file)", *qserial.formats()}
+    assert set(rows) == {"raw I/O", "RuntimeEncoder", "json (Runtime file)",
+                         *qserial.list_formats()}
     # The raw floor stores exactly the array bytes and reads back the same bytes.
     assert rows["raw I/O"]["size"] == case["array_bytes"]
     assert rows["raw I/O"]["check"] == "bytes-equal"
-    for name in qserial.formats():
+    for name in qserial.list_formats():
         row = rows[name]
         assert row["error"] is None and not row["failed"], row
         assert row["check"] in ("exact", "JSON-equal")

@@ -75,7 +75,7 @@ def test_demo_round_trips_every_installed_format(demo_run: tuple[Any, Path]) -> 
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "Error" not in proc.stderr
     assert "\x1b[" not in proc.stdout  # no colour codes when not writing to a terminal
-    names = qserial.formats()
+    names = qserial.list_formats()
     assert "json" in names
     row = re.compile(r"^\W*(\S+)\s*\W\s*(\S+)\s*\W.*\s(exact|JSON-equal)\s", re.MULTILINE)
     checks = {(m.group(1), m.group(2)): m.group(3) for m in row.finditer(proc.stdout)}
@@ -98,7 +98,7 @@ def test_demo_files_hold_the_reference_results(demo_run: tuple[Any, Path]) -> No
     sampler = expected["sampler"]
     assert list(sampler[0].data.keys()) == ["alpha", "beta"]
     assert sampler[1].data.meas.shape == (5, 3)
-    for name in qserial.formats():
+    for name in qserial.list_formats():
         suffix = get_format(name).suffixes[0]
         for key, result in expected.items():
             loaded = qserial.load(out / (key + suffix))
@@ -173,7 +173,7 @@ def test_demo_fails_when_a_format_does_not_round_trip(monkeypatch: pytest.Monkey
     # Faulty plugins cannot be installed for a subprocess: this one runs in-process,
     # with the two added to the discovered formats.
     formats = sys.modules["qserial.formats"]  # the name qserial.formats is the function
-    installed = {name: get_format(name) for name in qserial.formats()}
+    installed = {name: get_format(name) for name in qserial.list_formats()}
     monkeypatch.setattr(formats, "_formats",
                         {**installed, "wrongshots": _WrongShots(), "unreadable": _Unreadable()})
     args = ["demo", "-f", "json", "-f", "wrongshots", "-f", "unreadable"]

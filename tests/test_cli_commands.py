@@ -57,7 +57,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The spans result in every installed format, as spans-<format><suffix>."""
     folder = tmp_path_factory.mktemp("files")
     out = {}
-    for name in qserial.formats():
+    for name in qserial.list_formats():
         out[name] = folder / f"spans-{name}{suffix(name)}"
         qserial.dump(spans_result(), out[name])
     return out
@@ -385,7 +385,7 @@ def test_convert_keeps_manifest_and_unknown_tags(tmp_path: Path) -> None:
         "future": qserial.Node("FutureThing", {"a": np.arange(3, dtype=np.int16), "b": [1]})}})
     manifest = {"provenance": {"job_id": "abc123", "backend": "fake_manila"}, "note": "x"}
     qserial.dump_tree(tree, tmp_path / "src.msgpack", manifest=manifest)
-    names = [n for n in qserial.formats() if get_format(n).supports_manifest]
+    names = [n for n in qserial.list_formats() if get_format(n).supports_manifest]
     previous = tmp_path / "src.msgpack"
     for name in [*names, "msgpack"]:  # a chain through every format and back
         target = tmp_path / f"chain-{name}{suffix(name)}"
@@ -476,11 +476,11 @@ def test_convert_refuses_a_manifest_the_target_cannot_store(
         suffixes = (".nomanifest",)
 
         def dump(self, tree: Any, stream: Any, **options: Any) -> None:
-            get_format("msgpack" if "msgpack" in qserial.formats() else "json").dump(
+            get_format("msgpack" if "msgpack" in qserial.list_formats() else "json").dump(
                 tree, stream, **options)
 
     formats = sys.modules["qserial.formats"]
-    installed = {name: get_format(name) for name in qserial.formats()}
+    installed = {name: get_format(name) for name in qserial.list_formats()}
     monkeypatch.setattr(formats, "_formats", {**installed, "nomanifest": NoManifest()})
     qserial.dump(spans_result(), tmp_path / "m.json", manifest={"note": 1})
     result = CliRunner().invoke(cli, ["convert", str(tmp_path / "m.json"),

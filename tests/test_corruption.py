@@ -348,13 +348,13 @@ def _scratch() -> Path:
 def run_campaign(scale: float = SCALE, formats: list[str] | None = None,
                  workers: int | None = None) -> dict[str, Any]:
     """Damage files of every format and load them; return the counts and the failures."""
-    formats = formats or qserial.formats()
+    formats = formats or qserial.list_formats()
     workers = workers or int(os.environ.get("QSERIAL_CORRUPTION_WORKERS", 0)) or \
         min(os.cpu_count() or 2, 4)
     folder = _scratch()
     started = time.perf_counter()
     try:
-        written = _build_files(qserial.formats(), folder)
+        written = _build_files(qserial.list_formats(), folder)
         jobs = []
         for fmt in formats:
             w = written[fmt]
@@ -448,7 +448,7 @@ def table(summary: dict[str, Any]) -> str:
 # -- the tests --------------------------------------------------------------------------------
 
 
-INSTALLED = qserial.formats()
+INSTALLED = qserial.list_formats()
 
 
 def _failures(summary: dict, fmt: str, bucket: str) -> str:
@@ -674,7 +674,7 @@ def test_json_digest_is_the_same_from_every_write_path(tmp_path: Path,
 def _replay(fmt: str, case: list) -> None:
     folder = _scratch()
     try:
-        every = _build_files(qserial.formats(), folder)
+        every = _build_files(qserial.list_formats(), folder)
         written = every[fmt]
         foreign = [w["files"][0] for f, w in every.items() if f != fmt]
         runner = Runner({"format": fmt, "files": written["files"], "foreign": foreign,

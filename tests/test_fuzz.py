@@ -24,7 +24,7 @@ import qserial
 from qserial import QSerialError, scenarios
 from qserial.testing import first_difference
 
-FORMATS = qserial.formats()
+FORMATS = qserial.list_formats()
 _FACTOR = float(os.environ.get("QSERIAL_FUZZ_FACTOR", "1"))
 FUZZ = settings(
     max_examples=max(int(settings.default.max_examples * _FACTOR), 10),

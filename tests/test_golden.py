@@ -23,7 +23,7 @@ from tests import golden_gen
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = golden_gen.GOLDEN
-INSTALLED = [fmt for fmt in golden_gen.GOLDEN_FORMATS if fmt in qserial.formats()]
+INSTALLED = [fmt for fmt in golden_gen.GOLDEN_FORMATS if fmt in qserial.list_formats()]
 
 
 def golden_files(root: Path = GOLDEN) -> list[tuple[str, str, Path]]:
@@ -46,7 +46,7 @@ def _id(item: tuple[str, str, Path]) -> str:
 @pytest.mark.parametrize("item", FILES, ids=_id)
 def test_golden_file_loads_as_its_value(item: tuple[str, str, Path]) -> None:
     fmt, name, path = item
-    if fmt not in qserial.formats():
+    if fmt not in qserial.list_formats():
         pytest.skip(f"format {fmt} is not installed")
     assert name in golden_gen.BUILDERS, f"{path} has no value in golden_gen.BUILDERS"
     got = qserial.load(path)

@@ -19,8 +19,8 @@ from qserial import (
     UnsupportedTypeError,
     UnsupportedVersionError,
 )
+from qserial._provenance import PROVENANCE_KEYS, is_job, job_provenance
 from qserial.formats import get_format, list_formats
-from qserial.provenance import PROVENANCE_KEYS, is_job, job_provenance
 from qserial.testing import assert_equal
 from tests._service_double import real_local_jobs, service_with_real_jobs
 

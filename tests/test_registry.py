@@ -371,7 +371,7 @@ _BUILTIN_CHECK = """
         if tag == entry.tag and TypeRegistry().for_type(entry.cls) is None:
             problems.append(f"class {builtin.cls} does not load its provider")
     for fmt, name, path in golden_files():
-        if name not in BUILTIN_TYPES or fmt not in qserial.formats():
+        if name not in BUILTIN_TYPES or fmt not in qserial.list_formats():
             continue
         files += 1
         got = qserial.from_tree(qserial.load_tree(path), registry=TypeRegistry())

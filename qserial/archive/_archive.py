@@ -10,11 +10,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from .._provenance import PROVENANCE_KEYS, is_job, iso_utc, job_provenance, to_datetime
 from ..api import _manifest_option
 from ..codec import to_tree
 from ..errors import QSerialError, UnsupportedFeatureError
 from ..formats import Format, format_for_suffix, get_format, list_formats
-from ..provenance import PROVENANCE_KEYS, is_job, iso_utc, job_provenance, to_datetime
 from ._export import ExportReport, export_shots
 from ._files import read_file_header
 from ._index import Index

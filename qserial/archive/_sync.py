@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..provenance import status_name, to_datetime
+from .._provenance import status_name, to_datetime
 from ._jobs import ArchivedJob
 from ._progress import ProgressBar
 

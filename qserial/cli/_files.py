@@ -82,12 +82,9 @@ def expand(args: tuple[str, ...], recursive: bool) -> list[tuple[str, str, str |
 
 def read_format(path: str) -> Any:
     """The format of the file at ``path``, told from its content as :func:`qserial.load` does."""
-    from ..api import _resolve_for_read
-    from ..formats import SNIFF_BYTES
+    from .._source import detect_format
 
-    with open(path, "rb") as f:
-        head = f.read(SNIFF_BYTES)
-    return _resolve_for_read(head, None, path)
+    return detect_format(path)
 
 
 def header_of(fmt: Any, path: str) -> dict[str, Any] | None:

@@ -176,7 +176,14 @@ def refresh_formats() -> None:
 
 
 def list_formats() -> list[str]:
-    """Names of the installed formats, JSON first."""
+    """Return the names of the installed formats, ``"json"`` first.
+
+    Examples
+    --------
+    >>> import qserial
+    >>> "json" in qserial.list_formats()
+    True
+    """
     return list(_all())
 
 

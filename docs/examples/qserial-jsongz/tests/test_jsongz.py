@@ -13,7 +13,7 @@ class TestJSONGzConformance(FormatConformance):
 
 
 def test_is_discovered_and_chosen_by_double_suffix(tmp_path):
-    assert "jsongz" in qserial.formats()
+    assert "jsongz" in qserial.list_formats()
     path = tmp_path / "counts.json.gz"
     qserial.dump({"00": 3, "11": 5}, path)
     assert path.read_bytes()[:2] == b"\x1f\x8b"

@@ -15,6 +15,8 @@ import enum
 import math
 from typing import Any
 
+from ._source import read_header
+
 __all__ = ["PROVENANCE_KEYS", "is_job", "job_provenance", "provenance"]
 
 #: The keys of a provenance dict, in the order they are written.
@@ -109,8 +111,6 @@ def provenance(source: Any) -> dict[str, Any] | None:
     """
     if is_job(source):
         return job_provenance(source)
-    from .api import read_header
-
     manifest = read_header(source).get("manifest")
     found = manifest.get("provenance") if isinstance(manifest, dict) else None
     return found if isinstance(found, dict) else None
