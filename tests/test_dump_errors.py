@@ -116,7 +116,7 @@ def _odd() -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("fmt", qserial.formats())
+@pytest.mark.parametrize("fmt", qserial.list_formats())
 def test_odd_objects_raise_only_qserial_errors(fmt: str) -> None:
     escaped = []
     for name, obj in _odd().items():
@@ -159,7 +159,7 @@ def _closed() -> io.BytesIO:
     return stream
 
 
-@pytest.mark.parametrize("fmt", qserial.formats())
+@pytest.mark.parametrize("fmt", qserial.list_formats())
 @pytest.mark.parametrize(("target", "message"), [
     (_FailingStream(), "No space left"), (_closed(), "closed"),
     (io.StringIO(), "binary mode"), (None, "NoneType"), (42, "int"),
