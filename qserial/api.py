@@ -38,7 +38,8 @@ def dump(
 
     Writing to a path is atomic: the data goes to a temporary file in the same
     folder, is flushed to disk, and replaces the target in one step, so a crash
-    leaves either the old file or the new one.
+    leaves either the old file or the new one. Whatever ``obj`` holds, nothing but a
+    :class:`~qserial.QSerialError` subclass is raised for it.
 
     Parameters
     ----------
@@ -71,9 +72,6 @@ def dump(
         path nor an open binary stream.
     UnsupportedFeatureError
         If a manifest is given (or ``obj`` is a job) and the format cannot store one.
-
-    Whatever ``obj`` holds, nothing but a :class:`~qserial.QSerialError` subclass is
-    raised for it.
     """
     obj, manifest = _with_provenance(obj, manifest)
     tree = to_tree(obj)
