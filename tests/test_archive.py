@@ -18,6 +18,7 @@ import qserial
 from qserial import Archive, Format, QSerialError, UnsupportedFeatureError, UnsupportedTypeError
 from qserial.archive import ArchivedJob, JobNotFoundError
 from qserial.archive._archive import default_format
+from qserial.archive._export import BITSTRING_SQL, SCHEMA_FIELDS
 from qserial.testing import assert_equal
 from tests._service_double import (
     RemoteJob,
@@ -443,7 +444,7 @@ def test_export_parquet_is_read_by_duckdb(synced: tuple[Archive, Any], tmp_path:
 
     # The query of docs/archive.md: counts per backend and outcome, across all jobs.
     rows = duckdb.sql(f"""
-        SELECT backend, register, bitstring, count(*) AS shots
+        SELECT backend, register, {BITSTRING_SQL['duckdb']} AS bitstring, count(*) AS shots
         FROM read_parquet('{dest}/**/*.parquet', hive_partitioning = true)
         GROUP BY ALL
     """).fetchall()
@@ -461,17 +462,90 @@ def test_export_parquet_is_read_by_duckdb(synced: tuple[Archive, Any], tmp_path:
     sweep = archive.jobs(job_tags=["sweep"], backend_name="fake_manila")[0]
     bits = sweep.result()[0].data.meas  # shape (4,), 64 shots
     got = duckdb.sql(f"""
-        SELECT param, shot, bitstring FROM read_parquet('{dest}/**/*.parquet',
-            hive_partitioning = true)
+        SELECT param, shot, value, {BITSTRING_SQL['duckdb']}
+        FROM read_parquet('{dest}/**/*.parquet', hive_partitioning = true)
         WHERE job_id = '{sweep.job_id()}' AND pub = 0 ORDER BY param, shot
     """).fetchall()
-    assert [s for _, _, s in got] == [s for i in range(4) for s in bits[i].get_bitstrings()]
+    assert [s for *_, s in got] == [s for i in range(4) for s in bits[i].get_bitstrings()]
+    assert [v for _, _, v, _ in got] == [int(s, 2) for *_, s in got]
     assert got[-1][:2] == (3, 63)
     created = duckdb.sql(f"""
         SELECT DISTINCT created, month FROM read_parquet('{dest}/**/*.parquet',
             hive_partitioning = true) WHERE job_id = '{sweep.job_id()}'
     """).fetchall()
     assert created == [(sweep.creation_date, "2025-01")]
+
+
+def _wide_result(seed: int = 5) -> Any:
+    """Registers of 1 to 130 bits around the 64-bit limit, random outcomes, a sweep."""
+    import numpy as np
+    from qiskit.primitives.containers import (
+        BitArray,
+        DataBin,
+        PrimitiveResult,
+        SamplerPubResult,
+    )
+
+    rng = np.random.default_rng(seed)
+
+    def bits(shape: tuple[int, ...], shots: int, num_bits: int) -> BitArray:
+        raw = rng.integers(0, 2, (*shape, shots, num_bits), dtype=np.uint8)
+        return BitArray.from_bool_array(raw.astype(bool), order="big")
+
+    first = DataBin(a=bits((), 50, 1), b=bits((), 50, 63), c=bits((), 50, 64),
+                    d=bits((), 50, 65), shape=())
+    second = DataBin(e=bits((2, 3), 7, 130), f=bits((2, 3), 7, 8), shape=(2, 3))
+    return PrimitiveResult([SamplerPubResult(first), SamplerPubResult(second)])
+
+
+def test_export_stores_integers_up_to_64_bits_and_text_beyond(tmp_path: Any) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    import pyarrow.parquet as pq
+
+    archive = Archive(tmp_path / "archive")
+    result = _wide_result()
+    saved = archive.save(result)
+    (rel,) = archive.export_parquet(tmp_path / "shots").written
+    path = tmp_path / "shots" / rel
+    table = pq.read_table(path)
+    assert table.column_names == list(SCHEMA_FIELDS)
+    rows = duckdb.sql(f"""
+        SELECT pub, register, num_bits, value, bitstring, {BITSTRING_SQL['duckdb']}
+        FROM read_parquet('{path}') ORDER BY pub, register, param, shot
+    """).fetchall()
+    expected = []
+    for p, pub in enumerate(result):
+        for name in sorted(pub.data.keys()):
+            value = pub.data[name]
+            for text in value.get_bitstrings():
+                expected.append((p, name, value.num_bits, text))
+    assert [(p, r, n, s) for p, r, n, _, _, s in rows] == expected
+    for _, _, num_bits, value, text, _ in rows:
+        assert (value is None) == (num_bits > 64) and (text is None) == (num_bits <= 64)
+    # The integers are those BitArray.get_int_counts() keys outcomes by.
+    counted = duckdb.sql(f"""
+        SELECT register, value, count(*) FROM read_parquet('{path}')
+        WHERE value IS NOT NULL GROUP BY ALL
+    """).fetchall()
+    ints: dict[tuple[str, int], int] = {}
+    for pub in result:
+        for name, value in pub.data.items():
+            if value.num_bits <= 64:
+                for key, n in value.get_int_counts().items():
+                    ints[(name, key)] = ints.get((name, key), 0) + n
+    assert {(r, v): n for r, v, n in counted} == ints
+    assert saved.job_id() in {r[0] for r in duckdb.sql(
+        f"SELECT DISTINCT job_id FROM read_parquet('{path}')").fetchall()}
+
+
+def test_docs_give_the_bitstring_expressions_the_tests_use() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "archive.md").read_text("utf-8")
+    for engine, expression in BITSTRING_SQL.items():
+        assert f"`{expression}`" in text, engine  # the table of expressions
+        assert expression in text.split("```sql", 1)[1], engine  # and the recipes
+    assert qserial.archive.BITSTRING_SQL is BITSTRING_SQL
 
 
 def test_export_of_chosen_jobs(synced: tuple[Archive, Any], tmp_path: Any) -> None:
@@ -483,7 +557,7 @@ def test_export_of_chosen_jobs(synced: tuple[Archive, Any], tmp_path: Any) -> No
 
     for rel in report.written:
         table = pq.read_table(os.path.join(tmp_path, rel))
-        assert table.num_rows == 0 and table.column_names[-1] == "bitstring"
+        assert table.num_rows == 0 and table.column_names == list(SCHEMA_FIELDS)
 
 
 def test_to_dict_is_json(synced: tuple[Archive, Any]) -> None:

@@ -11,7 +11,7 @@ See :class:`Archive` and docs/archive.md.
 from __future__ import annotations
 
 from ._archive import AmbiguousJobError, Archive, JobNotFoundError
-from ._export import ExportReport
+from ._export import BITSTRING_SQL, ExportReport
 from ._jobs import ArchivedBackend, ArchivedJob
 from ._sync import SyncReport
 
@@ -23,4 +23,5 @@ __all__ = [
     "AmbiguousJobError",
     "SyncReport",
     "ExportReport",
+    "BITSTRING_SQL",
 ]

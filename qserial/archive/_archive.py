@@ -464,10 +464,13 @@ class Archive:
         One file per job, ``dest/backend=<name>/month=<YYYY-MM>/<job id>.parquet``,
         one row per shot and register: ``job_id``, ``created`` (UTC timestamp),
         ``pub``, ``param`` (flat index into the pub's parameter sweep), ``shot``,
-        ``register``, ``bitstring`` (as ``BitArray.get_counts()`` keys it). DuckDB,
-        Spark or Dask read the folder directly (``hive_partitioning``). Files already
-        there are kept, so running it again exports only new jobs. Jobs without
-        shots (estimator results) give an empty file.
+        ``register``, ``num_bits``, ``value`` (the outcome as ``get_int_counts()``
+        keys it, for registers up to 64 bits) or else ``bitstring`` (as
+        ``get_counts()`` keys it; :data:`qserial.archive.BITSTRING_SQL` gives it for
+        every row in DuckDB and Spark SQL). DuckDB, Spark or Dask read the folder
+        directly (``hive_partitioning``). Files already there are kept, so running it
+        again exports only new jobs. Jobs without shots (estimator results) give an
+        empty file.
 
         Parameters
         ----------

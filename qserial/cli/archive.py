@@ -250,8 +250,9 @@ def export(root: str, dest: str, filters: dict[str, Any], overwrite: bool,
     """Write the shots of archived jobs to DEST as a Parquet dataset.
 
     One file per job under DEST/backend=NAME/month=YYYY-MM/, one row per shot and
-    register (job_id, created, pub, param, shot, register, bitstring), readable by
-    DuckDB, Spark or Dask. Jobs already exported are kept unless --overwrite.
+    register (job_id, created, pub, param, shot, register, num_bits, and value or,
+    past 64 bits, bitstring), readable by DuckDB, Spark or Dask. Jobs already
+    exported are kept unless --overwrite.
     """
     with _open(root) as store:
         report = store.export_parquet(dest, jobs=store.jobs(**filters), overwrite=overwrite,
