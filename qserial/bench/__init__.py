@@ -22,10 +22,10 @@ from collections.abc import Sequence
 
 from ._cases import BenchSetupError, Case, default_cases, file_case, parse_scenario, scenario_case
 from ._report import print_report, render_markdown
-from ._runner import KNOWN_BENCH_OPTIONS, arrays_of, bench_options, machine_info, run
+from ._runner import KNOWN_BENCH_OPTIONS, bench_options, machine_info, run
 from ._runner import resolve_settings as _resolve_settings
 from ._runner import steps_per_case as _steps_per_case
-from ._subjects import RAW, RUNTIME, Subject
+from ._subjects import RAW, RUNTIME, Subject, arrays_of
 from ._timing import Step, Timing, measure_interleaved
 
 __all__ = [

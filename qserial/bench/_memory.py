@@ -71,8 +71,7 @@ def _measure(request: dict[str, Any], scratch: str) -> dict[str, Any]:
     """Run in the forked child: the measurement itself."""
     from ..scenarios import small_sampler
     from ._cases import Case
-    from ._runner import arrays_of
-    from ._subjects import Subject, make_ops, read_op
+    from ._subjects import Subject, arrays_of, make_ops, read_op
 
     case = Case(**{**request["case"], "kwargs": tuple(map(tuple, request["case"]["kwargs"]))})
     subject = Subject(request["subject"]["kind"], request["subject"]["format"],
@@ -243,6 +242,6 @@ if __name__ == "__main__":
     import qiskit_ibm_runtime  # noqa: F401
 
     import qserial.scenarios  # noqa: F401
-    from qserial.bench import _runner, _subjects  # noqa: F401
+    from qserial.bench import _cases, _subjects  # noqa: F401
 
     _serve()

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 
 from ._cases import Case, default_cases
-from ._subjects import RAW, RUNTIME, Ops, Subject, array_views, make_ops
+from ._subjects import RAW, RUNTIME, Ops, Subject, array_views, arrays_of, make_ops
 from ._timing import MIN_SAMPLE_S, Step, Timing, measure_interleaved
 
-__all__ = ["run", "resolve_settings", "steps_per_case", "arrays_of", "bench_options",
+__all__ = ["run", "resolve_settings", "steps_per_case", "bench_options",
            "KNOWN_BENCH_OPTIONS", "machine_info", "Progress"]
 
 #: Dump options worth sweeping for formats that do not declare ``bench_options``
@@ -47,26 +47,6 @@ MEMORY_MIN_BYTES = 1_000_000
 
 #: ``progress(description, advance)``: a step of the run is done.
 Progress = Callable[[str, int], None]
-
-
-def arrays_of(obj: Any, tree: Any = None) -> list[np.ndarray]:
-    """The numpy arrays ``obj`` holds (via its qserial tree): the bytes any format stores."""
-    from ..codec import to_tree
-    from ..tree import Node
-
-    found: list[np.ndarray] = []
-    stack = [to_tree(obj) if tree is None else tree]
-    while stack:
-        x = stack.pop()
-        if type(x) is np.ndarray:
-            found.append(x)
-        elif type(x) is Node:
-            stack.append(x.value)
-        elif type(x) is list:
-            stack.extend(reversed(x))
-        elif type(x) is dict:
-            stack.extend(reversed(list(x.values())))
-    return found
 
 
 def bench_options(fmt: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._atomic import fsync_folder
 
-__all__ = ["Subject", "Ops", "make_ops", "read_op", "array_views", "RAW", "RUNTIME"]
+__all__ = ["Subject", "Ops", "make_ops", "read_op", "array_views", "arrays_of", "RAW", "RUNTIME"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,26 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def arrays_of(obj: Any, tree: Any = None) -> list[np.ndarray]:
+    """The numpy arrays ``obj`` holds (via its qserial tree): the bytes any format stores."""
+    from ..codec import to_tree
+    from ..tree import Node
+
+    found: list[np.ndarray] = []
+    stack = [to_tree(obj) if tree is None else tree]
+    while stack:
+        x = stack.pop()
+        if type(x) is np.ndarray:
+            found.append(x)
+        elif type(x) is Node:
+            stack.append(x.value)
+        elif type(x) is list:
+            stack.extend(reversed(x))
+        elif type(x) is dict:
+            stack.extend(reversed(list(x.values())))
+    return found
 
 
 def array_views(arrays: Sequence[np.ndarray]) -> list[memoryview]:
