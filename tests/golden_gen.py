@@ -317,6 +317,26 @@ def _estimator_result() -> Any:
     })
 
 
+def _low_entropy_result() -> Any:
+    """Shots that compress, next to shots that do not: every format's codecs at work.
+
+    A GHZ-like register (all zeros or all ones, a few flipped bits), a 3-bit
+    mid-circuit register that is mostly 0, and 27 random bits, over 4,000 shots:
+    big enough for each format to compress the first two and store the third.
+    """
+    from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
+
+    shots = 4000
+    which = _bytes("low.which", shots) & 1
+    flips = _bytes("low.flips", shots * 20).reshape(shots, 20) < 3  # about 1%
+    ghz = BitArray.from_bool_array((which[:, None] == 1) ^ flips, order="big")
+    syndrome = _bytes("low.mid", shots * 3).reshape(shots, 3) < 26  # about 10%
+    mid = BitArray.from_bool_array(syndrome, order="big")
+    data = DataBin(ghz=ghz, mid=mid, wide=_bits("low.wide", (shots,), 27))
+    return PrimitiveResult([SamplerPubResult(data, {"shots": shots, "circuit_metadata": {}})],
+                           metadata={"version": 2})
+
+
 #: name -> builder. A tag's value is named after the tag.
 BUILDERS: dict[str, Callable[[], Any]] = {
     "tuple": _tuple,
@@ -346,6 +366,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "plain": _plain,
     "sampler_result": _sampler_result,
     "estimator_result": _estimator_result,
+    "low_entropy_result": _low_entropy_result,
 }
 
 

@@ -194,7 +194,7 @@ def test_overwritten_blocks_and_garbage_are_refused() -> None:
 
 def test_newer_major_version_names_both_versions() -> None:
     data = build(msgpack.packb(None), version="2.0")
-    with pytest.raises(UnsupportedVersionError, match=r"version 2\.0.*up to 1\.x.*writes 1\.0"):
+    with pytest.raises(UnsupportedVersionError, match=r"version 2\.0.*up to 1\.x.*writes 1\.1"):
         loads(data)
     # Checked before anything else in the file is trusted: the layout may differ.
     with pytest.raises(UnsupportedVersionError):
@@ -458,3 +458,64 @@ def test_fuzz_mutated_files(edits: list[tuple[int, int]], verify: bool) -> None:
         qserial.from_tree(got)
     except QSerialError:
         pass
+
+
+# -- compressed arrays -------------------------------------------------------------------
+
+
+def packed_ext(shape: list, offset: int, stored: int, codec: Any = "zstd") -> msgpack.ExtType:
+    return msgpack.ExtType(2, msgpack.packb(["|u1", shape, offset, False, codec, stored]))
+
+
+def zstd_file(raw: bytes, shape: list, *, frame: bytes | None = None, codec: Any = "zstd",
+              stored: int | None = None) -> bytes:
+    import zstandard
+
+    frame = zstandard.ZstdCompressor(level=1).compress(raw) if frame is None else frame
+    region, [offset] = payload(frame)
+    doc = msgpack.packb(packed_ext(shape, offset, len(frame) if stored is None else stored,
+                                   codec))
+    return build(doc, region, version="1.1")
+
+
+def test_a_compressed_array_reads_back() -> None:
+    raw = bytes(range(16)) * 512
+    out = loads(zstd_file(raw, [512, 16]))
+    assert out.tobytes() == raw and out.shape == (512, 16) and out.flags.writeable
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"codec": "lz4"}, "unknown codec 'lz4'"),
+    ({"stored": 0}, "invalid stored size"),
+    ({"stored": 10**6}, "do not fit the data region"),
+    ({"frame": b"\x28\xb5\x2f\xfd" + b"\x00" * 40}, "zstd"),
+    ({"frame": b"not a zstd frame at all" * 3}, "zstd frame"),
+], ids=["codec", "zero-size", "too-long", "bad-frame", "not-zstd"])
+def test_bad_compressed_arrays(change: dict, message: str) -> None:
+    data = zstd_file(bytes(4096), [4096], **change)
+    with pytest.raises(DecodeError, match=message):
+        loads(data)
+
+
+def test_frame_must_hold_what_the_shape_declares() -> None:
+    import zstandard
+
+    frame = zstandard.ZstdCompressor().compress(bytes(4000))
+    with pytest.raises(DecodeError, match="holds 4000 bytes, its shape and dtype 4096"):
+        loads(zstd_file(b"", [4096], frame=frame))
+    # Data after the frame, inside its bin (the digest is rebuilt, so only the layout
+    # check can see it).
+    with pytest.raises(DecodeError, match="follow the zstd frame"):
+        loads(zstd_file(b"", [4000], frame=frame + b"\x00\x01"))
+
+
+def test_a_compression_bomb_is_refused_unless_trusted() -> None:
+    import zstandard
+
+    big = 64 << 20
+    frame = zstandard.ZstdCompressor().compress(bytes(big))
+    data = zstd_file(b"", [big], frame=frame)
+    assert len(data) < 1 << 16
+    with pytest.raises(LimitExceededError, match="max_expansion"):
+        loads(data)
+    assert loads(data, max_expansion=None).nbytes == big

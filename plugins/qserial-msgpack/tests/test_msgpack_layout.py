@@ -38,7 +38,7 @@ def test_registered_and_recognised() -> None:
     fmt = get_format("msgpack")
     assert isinstance(fmt, qserial_msgpack.MsgpackFormat)
     assert fmt.suffixes == (".msgpack", ".mpk")
-    assert fmt.version == qserial_msgpack.FORMAT_VERSION == "1.0"
+    assert fmt.version == qserial_msgpack.FORMAT_VERSION == "1.1"
     data = qserial.dumps({"x": 1}, format="msgpack")
     assert data.startswith(b"\xafqserial-msgpack")
     assert fmt.sniff(data[:64]) and fmt.sniff(qserial_msgpack.MAGIC)
@@ -58,7 +58,7 @@ def test_file_is_a_plain_msgpack_stream() -> None:
     objs = objects(data)
     magic, _hlen, header, doc = objs[:4]
     assert magic == "qserial-msgpack"
-    assert header["format"] == "msgpack" and header["version"] == "1.0"
+    assert header["format"] == "msgpack" and header["version"] == "1.1"
     assert header["writer"] == {**writer_versions(), "qserial-msgpack": qserial_msgpack.__version__,
                                 "msgpack": ".".join(map(str, msgpack.version))}
     assert header["digest"] == "xxh3_128"
@@ -133,7 +133,7 @@ def test_header_of_a_file(tmp_path) -> None:
     path = tmp_path / "r.mpk"
     qserial.dump(sampler_result(), path)
     header = get_format("msgpack").read_header_path(str(path))
-    assert header["format"] == "msgpack" and header["version"] == "1.0"
+    assert header["format"] == "msgpack" and header["version"] == "1.1"
     assert header["writer"]["qserial"] == qserial.__version__
     assert "manifest" not in header
 
@@ -248,3 +248,77 @@ def test_partial_selection_through_the_core(tmp_path) -> None:
     qserial.dump(result, path)
     got = qserial.load(path, pubs=[3, 1])
     assert_equal(got, PrimitiveResult([result[3], result[1]], metadata=result.metadata))
+
+
+# -- compression ------------------------------------------------------------------------
+
+
+def _descriptors(data: bytes) -> list[list]:
+    found = []
+
+    def ext(code: int, payload: bytes) -> object:
+        if code == codec.EXT_ARRAY:
+            found.append(msgpack.unpackb(payload))
+        return msgpack.ExtType(code, payload)
+
+    header_len = int.from_bytes(data[17:21], "big")
+    header = msgpack.unpackb(data[21:21 + header_len])
+    start = 21 + header_len
+    msgpack.unpackb(data[start:start + header["doc_size"]], ext_hook=ext, strict_map_key=False)
+    return found
+
+
+def test_low_entropy_arrays_are_zstd_frames_random_ones_raw() -> None:
+    import zstandard
+
+    from qserial import scenarios
+
+    result = scenarios.mixed_sweep(pubs=1, params=2, shots=5000)
+    data = qserial.dumps(result, format="msgpack")
+    by_shape = {}
+    for desc in _descriptors(data):
+        by_shape.setdefault(len(desc), []).append(desc)
+    # meas: 27 random bits, stored as they are; mid1-mid3: compressed.
+    raw, packed = by_shape[4], by_shape[6]
+    assert [d[1] for d in raw if d[0] == "|u1"] == [[2, 5000, 4]]
+    assert [d[1] for d in packed] == [[2, 5000, 1]] * 3
+    data_start = -(-(21 + int.from_bytes(data[17:21], "big")
+                     + objects(data)[2]["doc_size"]) // 64) * 64
+    fields = result[0].data
+    for desc, name in zip(packed, ("mid1", "mid2", "mid3"), strict=True):
+        _dtype, _shape, offset, _fortran, codec_name, stored = desc
+        assert codec_name == "zstd" and stored < 10_000 / 2
+        at = data_start + offset
+        assert data[at - 5] == 0xC6 and int.from_bytes(data[at - 4:at], "big") == stored
+        frame = data[at:at + stored]
+        assert zstandard.ZstdDecompressor().decompress(frame) == fields[name].array.tobytes()
+    assert_equal(qserial.loads(data), result)
+
+
+@pytest.mark.parametrize("compression", ["auto", "zstd", "none"])
+def test_every_compression_option_round_trips(compression: str) -> None:
+    from qserial import scenarios
+
+    result = scenarios.mixed_sweep(pubs=2, params=2, shots=3000)
+    data = qserial.dumps(result, format="msgpack", compression=compression, level=3)
+    kinds = {len(d) for d in _descriptors(data) if d[1][-1:] in ([1], [4])}
+    assert kinds == {"auto": {4, 6}, "zstd": {6}, "none": {4}}[compression]
+    loaded = qserial.loads(data)
+    assert_equal(loaded, result)
+    assert all(pub.data.mid1.array.flags.writeable for pub in loaded)
+
+
+@pytest.mark.parametrize("options", [{"compression": "lz4"}, {"level": 99},
+                                     {"level": "fast"}])
+def test_bad_compression_options_name_the_valid_ones(options: dict) -> None:
+    with pytest.raises(ValueError, match=r"compression must be one of|level must be"):
+        qserial.dumps(sampler_result(), format="msgpack", **options)
+
+
+def test_ghz_is_far_smaller_than_its_raw_bits() -> None:
+    from qserial import scenarios
+
+    result = scenarios.ghz()
+    data = qserial.dumps(result, format="msgpack")
+    assert len(data) < 0.25 * result[0].data.meas.array.nbytes
+    assert len(data) < len(qserial.dumps(result))  # smaller than the JSON file
