@@ -38,13 +38,29 @@ def open_source(source: PathLike | IO[bytes], format: FormatSpec = None
         with open(path, "rb") as f:
             head = f.read(SNIFF_BYTES)
         return _resolve(head, format, path), path, None
-    stream = source
-    if not (hasattr(stream, "seekable") and stream.seekable()):
-        stream = io.BytesIO(stream.read())
+    stream = _seekable(source)
     start = stream.tell()
     head = stream.read(SNIFF_BYTES)
     stream.seek(start)
     return _resolve(head, format, getattr(source, "name", None)), None, stream
+
+
+def _seekable(stream: IO[bytes]) -> IO[bytes]:
+    """``stream``, or its content in memory when it cannot seek (a pipe, a socket).
+
+    Every format reads at more than one place (a header, then data; a footer first),
+    so a stream read once from start to end is buffered whole.
+    """
+    try:
+        seekable = bool(stream.seekable())
+    except (AttributeError, OSError, ValueError):
+        seekable = False
+    if seekable:
+        return stream
+    try:
+        return io.BytesIO(stream.read())
+    except (AttributeError, OSError) as exc:
+        raise DecodeError(f"cannot read the stream: {exc}", "$") from None
 
 
 def _resolve(head: bytes, format: FormatSpec, path: str | None) -> Format:

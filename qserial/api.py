@@ -21,6 +21,7 @@ from .errors import (
     describe_exception,
 )
 from .formats import Format, format_for_suffix, get_format, list_formats
+from .partial import restrict_spans
 from .tree import Node
 
 __all__ = ["dump", "load", "dumps", "loads", "dump_tree", "load_tree", "select_pubs"]
@@ -168,7 +169,11 @@ def _load_opened(fmt: Format, path: str | None, stream: IO[bytes] | None,
 
 
 def select_pubs(tree: Any, pubs: list[int]) -> Any:
-    """Return the tree of a ``PrimitiveResult`` holding only the pubs at ``pubs``."""
+    """Return the tree of a ``PrimitiveResult`` holding only the pubs at ``pubs``.
+
+    Its metadata's execution spans are restricted to those pubs, as every format's
+    partial read does (see :mod:`qserial.partial`).
+    """
     if not (type(tree) is Node and tree.tag == "PrimitiveResult" and isinstance(tree.value, dict)):
         raise DecodeError("pubs= needs a file holding a PrimitiveResult", "$")
     results = tree.value.get("pub_results")
@@ -177,7 +182,11 @@ def select_pubs(tree: Any, pubs: list[int]) -> Any:
     for i in pubs:
         if not isinstance(i, int) or not -len(results) <= i < len(results):
             raise PubIndexError(f"pub index {i!r} is out of range for {len(results)} pubs")
-    return Node("PrimitiveResult", {**tree.value, "pub_results": [results[i] for i in pubs]})
+    pubs = [i % len(results) for i in pubs]
+    value = {**tree.value, "pub_results": [results[i] for i in pubs]}
+    if "metadata" in value:
+        value["metadata"] = restrict_spans(value["metadata"], pubs)
+    return Node("PrimitiveResult", value)
 
 
 def load(

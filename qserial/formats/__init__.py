@@ -15,6 +15,7 @@ import warnings
 from typing import IO, Any, ClassVar
 
 from ..errors import FormatNotInstalledError, UnknownFormatError, UnsupportedFeatureError
+from ._digest import HEADER_DIGEST_KEY, header_digest  # noqa: F401 (re-exported)
 
 __all__ = [
     "Format",
@@ -24,6 +25,7 @@ __all__ = [
     "sniff_format",
     "refresh_formats",
     "writer_versions",
+    "header_digest",
 ]
 
 ENTRY_POINT_GROUP = "qserial.formats"
@@ -99,6 +101,10 @@ class Format:
 
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """Return the header of the file in ``stream`` without reading its data.
+
+        What it returns must be verified (e.g. against :func:`header_digest` stored in
+        the header): damage to the header raises :class:`~qserial.IntegrityError`,
+        never gives a wrong value.
 
         Returns
         -------

@@ -40,6 +40,7 @@ from ..errors import (
 )
 from ..tree import Node
 from . import Format, writer_versions
+from ._digest import HEADER_DIGEST_KEY, header_digest
 from ._npy import (
     DEFAULT_MAX_ARRAY_BYTES,
     DEFAULT_MAX_EXPANSION,
@@ -394,6 +395,8 @@ class JSONFormat(Format):
                       "writer": writer_versions()}
             if manifest is not None:
                 header["manifest"] = manifest
+            # Lets read_header verify the header without hashing the whole file.
+            header[HEADER_DIGEST_KEY] = header_digest({**header, "digest": _DIGEST})
             # Last in the header, which is last in the document: see _write_with_digest.
             header["digest"] = _DIGEST
             header["digest_value"] = _DIGEST_PLACEHOLDER
@@ -435,16 +438,30 @@ class JSONFormat(Format):
         qserial writes the header as the last member of the document, so only the
         file's tail is parsed when it holds the header; otherwise the whole text is.
         A file without a header (RuntimeEncoder's) gives version None. The header
-        names the file's digest (``"digest": "xxh3_128"``) when it has one; only
-        :meth:`load` reads the whole file, so only it checks the digest.
+        names the file's digest (``"digest": "xxh3_128"``) when it has one.
+
+        What is returned is verified: against the header's own digest
+        (``header_digest``), or, in files written before it existed or whose header
+        does not parse, against the digest of the whole file. Damage raises
+        :class:`~qserial.IntegrityError`.
         """
         header = _header_from_tail(stream)
-        if header is None:
-            try:
-                doc = json.loads(stream.read())
-            except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
-                raise DecodeError(f"invalid JSON: {exc}", "$") from None
-            header = doc.get(_HEADER_KEY) if isinstance(doc, dict) else None
+        if header is not None and HEADER_DIGEST_KEY in header:
+            _check_header(header)  # first: a newer major version may differ in all else
+            if header_digest(header, exclude=("digest_value",)) != header[HEADER_DIGEST_KEY]:
+                raise IntegrityError(f"the digest of the {_HEADER_KEY} header does not match "
+                                     "it: the file was altered or damaged", "$")
+        else:
+            data = stream.read()
+            if _has_digest(data):
+                _verify_digest(data, {"digest_value": _DIGEST_AT_END.search(
+                    data, max(len(data) - 256, 0))[1].decode("ascii")})
+            if header is None:
+                try:
+                    doc = json.loads(data)
+                except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
+                    raise DecodeError(f"invalid JSON: {exc}", "$") from None
+                header = doc.get(_HEADER_KEY) if isinstance(doc, dict) else None
         if header is None:
             return {"format": self.name, "version": None, "writer": {}}
         _check_header(header)
@@ -644,6 +661,13 @@ def _header_from_tail(stream: IO[bytes]) -> dict | None:
     except (ValueError, RecursionError):
         return None
     return header if rest[stop:].strip() == "}" and isinstance(header, dict) else None
+
+
+def _has_digest(data: bytes) -> bool:
+    """Whether ``data`` ends as qserial writes a digest: its value, the last string."""
+    tail = data[-1024:]
+    return (_DIGEST_AT_END.search(data, max(len(data) - 256, 0)) is not None
+            and _HEADER_NEEDLE.encode("ascii") in tail and _DIGEST.encode("ascii") in tail)
 
 
 def _check_header(header: Any) -> None:

@@ -173,8 +173,12 @@ def _same_floats(a: np.ndarray, b: np.ndarray) -> bool:
 def _first_unequal_index(a: np.ndarray, b: np.ndarray) -> tuple[int, ...]:
     if a.size == 0:
         return ()
-    ne = a.view(np.uint8).reshape(*a.shape, -1) != b.view(np.uint8).reshape(*b.shape, -1) \
-        if a.dtype.kind not in "OUS" and a.ndim else np.asarray(a != b)
+    if a.dtype.kind not in "OUS" and a.ndim:
+        # A byte view needs contiguous memory (a Fortran-ordered array is not, row-wise).
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        ne = a.view(np.uint8).reshape(*a.shape, -1) != b.view(np.uint8).reshape(*b.shape, -1)
+    else:
+        ne = np.asarray(a != b)
     if ne.ndim > a.ndim:
         ne = ne.any(axis=-1)
     found = np.argwhere(ne)

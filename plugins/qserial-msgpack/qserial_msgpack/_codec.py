@@ -39,7 +39,7 @@ from qserial import (
     WriteError,
 )
 from qserial.compression import estimate
-from qserial.formats import writer_versions
+from qserial.formats import HEADER_DIGEST_KEY, header_digest, writer_versions
 
 from . import FORMAT_VERSION, MAGIC, __version__
 
@@ -254,18 +254,24 @@ def _header_prefix() -> bytes:
 _HEADER_PREFIX: bytes | None = None
 _DOC_SIZE = msgpack.packb("doc_size")
 _DATA_SIZE = msgpack.packb("data_size")
+_HEADER_DIGEST = msgpack.packb(HEADER_DIGEST_KEY)
 
 
 def _header_bytes(doc_size: int, data_size: int, manifest: dict | None) -> bytes:
     # Sizes as uint64 whatever their value, so the header's length does not depend on them.
     sizes = (_DOC_SIZE, b"\xcf", doc_size.to_bytes(8, "big"),
              _DATA_SIZE, b"\xcf", data_size.to_bytes(8, "big"))
+    fields = {"format": "msgpack", "version": FORMAT_VERSION, "writer": _writer(),
+              "digest": DIGEST, "doc_size": doc_size, "data_size": data_size}
+    if manifest is not None:
+        # Stored as JSON keeps it (string keys, lists), so every format gives back the same.
+        manifest = fields["manifest"] = json.loads(json.dumps(manifest, allow_nan=False))
+    # Last: the digest of the header's other entries, so read_header verifies alone.
+    check = (_HEADER_DIGEST, msgpack.packb(header_digest(fields)))
     if manifest is None:
-        return b"".join((_header_prefix(), *sizes))
-    # Stored as JSON would keep it (string keys, lists), so every format gives back the same.
-    manifest = json.loads(json.dumps(manifest, allow_nan=False))
-    return b"".join((b"\x87", _header_prefix()[1:], msgpack.packb("manifest"),
-                     msgpack.packb(manifest), *sizes))
+        return b"".join((b"\x87", _header_prefix()[1:], *sizes, *check))
+    return b"".join((b"\x88", _header_prefix()[1:], msgpack.packb("manifest"),
+                     msgpack.packb(manifest), *sizes, *check))
 
 
 def check_options(compression: Any, level: Any) -> None:
@@ -743,12 +749,41 @@ def _fill(stream: Any, buf: np.ndarray, digest: bool) -> tuple[int, bytes | None
 
 
 def read_header(stream: IO[bytes]) -> dict[str, Any]:
-    """Return the header of the file in ``stream``, reading and checking only it."""
+    """Return the header of the file in ``stream``, reading and checking only it.
+
+    The header is checked against its ``header_digest``; a file written without one
+    is checked against the digest of the whole file, which is read for it.
+    """
     head = stream.read(_PREAMBLE)
     if len(head) == _PREAMBLE and head[:16] == MAGIC and head[16] == 0xCE:
         head += stream.read(min(int.from_bytes(head[17:21], "big"), MAX_HEADER))
     buf = np.frombuffer(head, np.uint8)
-    return _header(memoryview(buf), buf.size)[0]
+    try:
+        header = _header(memoryview(buf), buf.size)[0]
+    except (TruncatedError, UnsupportedVersionError):
+        raise
+    except DecodeError:
+        # Damage may have broken the header's structure: name it as damage if the
+        # whole file's digest says so.
+        _verify_whole(head, stream)
+        raise
+    stored = header.pop(HEADER_DIGEST_KEY, None)
+    if stored is None:
+        _verify_whole(head, stream)
+    elif header_digest(header) != stored:
+        raise IntegrityError("the header's digest does not match it: the file was altered "
+                             "or damaged (header at byte 0)")
+    return header
+
+
+def _verify_whole(head: bytes, stream: IO[bytes]) -> None:
+    """Check the digest of the file whose first bytes ``head`` were read from ``stream``."""
+    rest = stream.read()
+    data = memoryview(head + rest) if rest else memoryview(head)
+    if len(data) < _TRAILER_SIZE + _PREAMBLE or data[-_TRAILER_SIZE:-16] != _TRAILER:
+        return
+    if xxhash.xxh3_128_digest(data[:-_TRAILER_SIZE]) != bytes(data[-16:]):
+        raise IntegrityError("digest mismatch: the file was altered or damaged")
 
 
 def read_header_path(path: str) -> dict[str, Any]:

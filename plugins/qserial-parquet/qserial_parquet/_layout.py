@@ -509,23 +509,26 @@ class _Reader:
         self._layout(header)
         if K_TREE not in meta:
             raise DecodeError("the Parquet metadata has no 'qserial.tree' entry", "$")
-        tree = _treejson.decode(rest_json, "$", None)
         if self.pub_rows is None:
             if pubs is not None:
                 raise DecodeError("pubs= needs a file holding a PrimitiveResult", "$")
-            return tree
-        if not (type(tree) is Node and tree.tag == "PrimitiveResult"
-                and type(tree.value) is dict and tree.value.get("pub_results") == []):
-            raise DecodeError("the header lists pubs but the tree is no PrimitiveResult", "$")
+            return _treejson.decode(rest_json, "$", None)
         count = len(self.pub_rows)
         if pubs is None:
             selected = list(range(count))
+            tree = _treejson.decode(rest_json, "$", None)
         else:
             for i in pubs:
                 if not isinstance(i, int) or not -count <= i < count:
                     raise qserial.PubIndexError(
                         f"pub index {i!r} is out of range for {count} pubs")
             selected = [i % count for i in pubs]
+            # Only the selected pubs' execution spans are decoded.
+            tree = _treejson.decode(rest_json, "$", None,
+                                    prune=lambda doc: _treejson.restrict_spans(doc, selected))
+        if not (type(tree) is Node and tree.tag == "PrimitiveResult"
+                and type(tree.value) is dict and tree.value.get("pub_results") == []):
+            raise DecodeError("the header lists pubs but the tree is no PrimitiveResult", "$")
         if self.verify and (not isinstance(digests.get("pubs"), list)
                             or len(digests["pubs"]) != count):
             raise IntegrityError("the digest list does not match the number of pubs", "$")

@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 import qserial
-from qserial import DecodeError, ForbiddenTypeError, LimitExceededError, Node, path_segment
+from qserial import (
+    DecodeError,
+    ForbiddenTypeError,
+    LimitExceededError,
+    Node,
+    partial,
+    path_segment,
+)
 
 __all__ = ["encode", "decode", "ColumnRef"]
 
@@ -141,8 +148,36 @@ def _raise_float(value: Any, path: str) -> float:
         raise DecodeError(f"invalid $float {value!r}", path) from None
 
 
+def _raw_node(x: Any) -> tuple[str, Any] | None:
+    if type(x) is dict and len(x) == 1:
+        found = x.get("$node")
+        if type(found) is list and len(found) == 2 and type(found[0]) is str:
+            return found[0], found[1]
+    return None
+
+
+def _raw_make(tag: str, value: Any) -> dict:
+    return {"$node": [tag, value]}
+
+
+def restrict_spans(doc: Any, pubs: list[int]) -> Any:
+    """A parsed, undecoded ``PrimitiveResult`` with its execution spans restricted to ``pubs``.
+
+    See :mod:`qserial.partial`: the other pubs' spans are left undecoded.
+    """
+    found = _raw_node(doc)
+    if found is None or found[0] != "PrimitiveResult" or type(found[1]) is not dict:
+        return doc
+    value = found[1]
+    if "metadata" not in value:
+        return doc
+    metadata = partial.restrict_spans(value["metadata"], pubs, node=_raw_node, make=_raw_make)
+    return _raw_make(found[0], {**value, "metadata": metadata})
+
+
 def decode(
-    data: bytes, path: str, column: Callable[[str, tuple[int, ...], Any, str], np.ndarray] | None
+    data: bytes, path: str, column: Callable[[str, tuple[int, ...], Any, str], np.ndarray] | None,
+    prune: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Parse JSON bytes written by :func:`encode` back into a tree.
 
@@ -155,6 +190,9 @@ def decode(
     column
         Called as ``column(name, shape, padding, path)`` for each ``$column``
         reference; ``None`` when the text must not hold any.
+    prune
+        Applied to the parsed JSON before it is decoded (e.g. to leave out what a
+        partial read does not need).
     """
     try:
         doc = json.loads(data)
@@ -162,6 +200,8 @@ def decode(
         raise LimitExceededError("document nests too deeply", path) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError(f"invalid JSON text: {exc}", path) from None
+    if prune is not None:
+        doc = prune(doc)
 
     def dec(x: Any, where: str) -> Any:
         t = type(x)

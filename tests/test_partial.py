@@ -1,0 +1,191 @@
+"""Partial reads: the same metadata in every format, pipes, verified headers."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import qserial
+from qserial.api import select_pubs
+from qserial.partial import restrict_spans
+from qserial.testing import assert_equal
+from tests._results import local_mode_result, spans_result
+
+SUFFIX = {"json": ".json", "msgpack": ".msgpack", "hdf5": ".h5", "parquet": ".parquet"}
+FORMATS = [f for f in SUFFIX if f in qserial.formats()]
+
+
+def _slices(result: Any) -> list[dict]:
+    """Each span's data_slices, as plain comparable values."""
+    return [{i: repr(v) for i, v in span._data_slices.items()}
+            for span in result.metadata["execution"]["execution_spans"]]
+
+
+def test_spans_are_restricted_and_renumbered() -> None:
+    full = spans_result()
+    original = _slices(full)
+    got = qserial.loads(qserial.dumps(full), pubs=[2, 0])
+    # Pub 2 is now 0 and pub 0 is 1; the spans of pub 1 only are gone.
+    assert _slices(got) == [
+        {1: original[0][0]},
+        {0: original[3][2]},
+        {0: original[4][2], 1: original[4][0]},
+    ]
+    spans = got.metadata["execution"]["execution_spans"]
+    assert [type(s).__name__ for s in spans] == [
+        "SliceSpan", "TwirledSliceSpan", "TwirledSliceSpanV2"]
+    stored = full.metadata["execution"]["execution_spans"]
+    assert [s.start for s in spans] == [stored[0].start, stored[3].start, stored[4].start]
+    assert [[i for i in range(2) if s.contains_pub(i)] for s in spans] == [[1], [0], [0, 1]]
+    assert got.metadata["version"] == 2
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("pubs", [[1], [2, 0], [-1, 1, 1], []])
+def test_every_format_gives_the_same_partial_result(fmt: str, pubs: list[int],
+                                                    tmp_path: Path) -> None:
+    full = spans_result()
+    path = tmp_path / f"r{SUFFIX[fmt]}"
+    qserial.dump(full, path)
+    expected = qserial.from_tree(select_pubs(qserial.to_tree(full), pubs))
+    got = qserial.load(path, pubs=pubs)
+    assert_equal(got, expected, exact=fmt != "json")
+    assert _slices(got) == _slices(expected)
+    # From a stream too (the formats read streams by another path).
+    assert _slices(qserial.load(io.BytesIO(path.read_bytes()), pubs=pubs)) == _slices(expected)
+
+
+def test_metadata_without_spans_is_kept_as_stored() -> None:
+    odd = {"execution": {"execution_spans": [1, 2]}, "other": {"pub": 3}}
+    assert restrict_spans(odd, [0]) is odd
+    assert restrict_spans({"version": 2}, [0]) == {"version": 2}
+    assert restrict_spans(None, [0]) is None
+
+
+def _pipe_writer(data: bytes) -> tuple[int, threading.Thread]:
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with open(write_fd, "wb") as w:
+            w.write(data)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return read_fd, thread
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_partial_load_from_a_pipe(fmt: str) -> None:
+    full = spans_result()
+    data = qserial.dumps(full, format=fmt)
+    read_fd, thread = _pipe_writer(data)
+    with open(read_fd, "rb") as pipe:
+        assert not pipe.seekable()
+        got = qserial.load(pipe, pubs=[2])
+    thread.join(10)
+    assert_equal(got, qserial.loads(data, pubs=[2]))
+    assert len(got) == 1
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_load_and_header_from_a_subprocess_pipe(fmt: str, tmp_path: Path) -> None:
+    """A real producer's result, streamed through ``cat``'s stdout."""
+    result = local_mode_result()
+    path = tmp_path / f"r{SUFFIX[fmt]}"
+    qserial.dump(result, path, manifest={"note": "piped"})
+    for read in (lambda f: qserial.load(f, pubs=[0]), qserial.read_header, qserial.load):
+        with subprocess.Popen(["cat", str(path)], stdout=subprocess.PIPE) as proc:
+            got = read(proc.stdout)
+        if isinstance(got, dict):
+            assert got["manifest"] == {"note": "piped"}
+        else:
+            assert_equal(got, result, exact=fmt != "json")
+
+
+def test_an_unreadable_stream_is_a_qserial_error() -> None:
+    class Broken(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            raise OSError("device gone")
+
+    with pytest.raises(qserial.DecodeError, match="cannot read the stream: device gone"):
+        qserial.load(Broken(), pubs=[0])
+
+
+MANIFEST = {"provenance": {"job_id": "d1abc23efgh45ijk", "backend": "ibm_kyiv",
+                           "tags": ["calibration", "run-7"]},
+            "note": "calibration run of the 7th"}
+
+
+def _flips(data: bytes, needle: bytes) -> list[bytes]:
+    """The file with one bit flipped, for bits spread over every copy of ``needle``."""
+    out, at = [], data.find(needle)
+    assert at >= 0
+    while at >= 0:
+        for pos in range(at, at + len(needle), 3):
+            for bit in (0, 2, 5, 6):
+                bad = bytearray(data)
+                bad[pos] ^= 1 << bit
+                out.append(bytes(bad))
+        at = data.find(needle, at + 1)
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_flipped_bit_in_the_header_is_an_integrity_error(fmt: str, tmp_path: Path) -> None:
+    data = qserial.dumps(spans_result(), format=fmt, manifest=MANIFEST)
+    assert qserial.read_header(io.BytesIO(data))["manifest"] == MANIFEST
+    path = tmp_path / f"r{SUFFIX[fmt]}"
+    for needle in (b"ibm_kyiv", b"7th", b"d1abc23"):
+        for bad in _flips(data, needle):
+            with pytest.raises(qserial.IntegrityError):
+                qserial.read_header(io.BytesIO(bad))
+            path.write_bytes(bad)
+            with pytest.raises(qserial.IntegrityError):
+                qserial.read_header(path)
+
+
+@pytest.mark.parametrize("fmt", [f for f in ("json", "msgpack") if f in FORMATS])
+def test_headers_without_their_own_digest_are_verified_by_the_whole_file(fmt: str) -> None:
+    """Files written before headers had a digest of their own are still checked."""
+    data = qserial.dumps(spans_result(), format=fmt, manifest=MANIFEST)
+    old = _without_header_digest(fmt, data)
+    assert qserial.read_header(io.BytesIO(old))["manifest"] == MANIFEST
+    assert_equal(qserial.loads(old), spans_result())
+    for bad in _flips(old, b"ibm_kyiv"):
+        with pytest.raises(qserial.IntegrityError):
+            qserial.read_header(io.BytesIO(bad))
+
+
+def _without_header_digest(fmt: str, data: bytes) -> bytes:
+    """The file as the previous writer made it: no header_digest, the file digest redone."""
+    import xxhash
+
+    if fmt == "json":
+        at = data.rindex(b'"header_digest": "')
+        body = data[:at] + data[at + len(b'"header_digest": "') + 32 + 3:]
+        cut = body.rindex(b'"digest_value": "') + len(b'"digest_value": "')
+        return body[:cut] + xxhash.xxh3_128_hexdigest(body[:cut]).encode() + body[cut + 32:]
+    import msgpack
+
+    hlen = int.from_bytes(data[17:21], "big")
+    header = msgpack.unpackb(data[21:21 + hlen])
+    del header["header_digest"]
+    # The same length, so that no offset moves: a writer entry takes the digest's place.
+    for n in range(200):
+        header["writer"]["x"] = "y" * n
+        packed = msgpack.packb(header)
+        if len(packed) == hlen:
+            break
+    assert len(packed) == hlen
+    body = data[:21] + packed + data[21 + hlen:-18]
+    return body + b"\xc4\x10" + xxhash.xxh3_128_digest(body)
