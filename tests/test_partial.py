@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any

@@ -18,11 +18,14 @@ from h5py import h5a, h5d, h5f, h5p, h5t
 
 from qserial import (
     DecodeError,
+    IntegrityError,
     LimitExceededError,
     Node,
     PubIndexError,
     QSerialError,
     TruncatedError,
+    UnsupportedVersionError,
+    partial,
 )
 
 from . import _skeleton
@@ -68,12 +71,16 @@ def read(source: str | IO[bytes], file_size: int, end: int | None, verify: bool 
     """
     fd = None
     fid = None
+    # A valid index whose digest of HDF5's bytes no longer matches: those bytes were
+    # changed by something other than HDF5 (whose writes drop the index).
+    altered = False
     try:
         src: int | IO[bytes] = source
         if isinstance(source, str):
             fd = src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         index = None if end is None or end == file_size else Index(src, file_size, end)
-        if index is not None and layout_digest(src, end, index.regions) == index.layout:
+        altered = index is not None and layout_digest(src, end, index.regions) != index.layout
+        if index is not None and not altered:
             r = _Reader(file_size, src, None)
             meta = _Meta(index.version, index.writer, index.manifest, index.digests,
                          index.tree, verify)
@@ -85,19 +92,29 @@ def read(source: str | IO[bytes], file_size: int, end: int | None, verify: bool 
             r = _Reader(file_size, src, fid)
             meta = _meta_from_hdf5(r, fid, verify)
         return meta if header_only else _read_tree(meta, r, verify, pubs)
-    except QSerialError:
+    except (IntegrityError, UnsupportedVersionError, PubIndexError):
+        raise
+    except QSerialError as exc:
+        if altered and isinstance(exc, DecodeError):
+            raise _altered(exc) from None
         raise
     except RecursionError:
         raise LimitExceededError("the stored structure nests too deeply") from None
     except MemoryError:
         raise LimitExceededError("not enough memory to read the file") from None
     except Exception as exc:
-        raise _fail(exc, "invalid qserial HDF5 file") from None
+        error = _fail(exc, "invalid qserial HDF5 file")
+        raise (_altered(error) if altered else error) from None
     finally:
         if fd is not None:
             os.close(fd)
         if fid is not None:
             fid.close()
+
+
+def _altered(exc: QSerialError) -> IntegrityError:
+    return IntegrityError(f"HDF5's bytes differ from those its qserial index recorded: the "
+                          f"file was altered or damaged ({exc.message})", exc.path)
 
 
 def read_header(source: str | IO[bytes], file_size: int, end: int | None) -> dict[str, Any]:
@@ -397,10 +414,15 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
         selected.append((i, where, text, skel))
         extents += _skeleton.array_extents(skel, text)
     r.allocate(sum(-(-n // _ALIGN) * _ALIGN for _, n in extents))
+    root = meta.skel
+    if pubs is not None:
+        # Only the selected pubs' execution spans are decoded (the root's text is
+        # verified already, by the root digest).
+        root = _restrict_spans(root, indices)
 
     # Pass 2: read and verify.
     h_root = root_arrays_hasher() if verify else None
-    tree = r.read_group("", "/", meta.text, meta.skel, h_root, hash_text=False)
+    tree = r.read_group("", "/", meta.text, root, h_root, hash_text=False)
     if h_root is not None and h_root.intdigest() != int(digests[1]):
         raise integrity_error("the root's datasets", "$")
     if count is None:
@@ -416,6 +438,29 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
             _pub_path(e, i)
             raise
     return Node(tree.tag, {**tree.value, "pub_results": results})
+
+
+def _skel_node(x: Any) -> tuple[str, Any] | None:
+    if type(x) is dict and len(x) == 2 and type(x.get("$t")) is str and "v" in x:
+        return x["$t"], x["v"]
+    return None
+
+
+def _skel_make(tag: str, value: Any) -> dict:
+    return {"$t": tag, "v": value}
+
+
+def _restrict_spans(skel: Any, pubs: list[int]) -> Any:
+    """The root skeleton of a PrimitiveResult, its execution spans restricted to ``pubs``."""
+    found = _skel_node(skel)
+    if found is None or found[0] != "PrimitiveResult" or type(found[1]) is not dict:
+        return skel
+    value = found[1]
+    if "metadata" not in value:
+        return skel
+    metadata = partial.restrict_spans(value["metadata"], pubs, node=_skel_node,
+                                      make=_skel_make)
+    return _skel_make(found[0], {**value, "metadata": metadata})
 
 
 def _pub_path(e: QSerialError, i: int) -> None:
