@@ -18,7 +18,7 @@ from qserial.testing import assert_equal
 from tests._results import local_mode_result, spans_result
 
 SUFFIX = {"json": ".json", "msgpack": ".msgpack", "hdf5": ".h5", "parquet": ".parquet"}
-FORMATS = [f for f in SUFFIX if f in qserial.formats()]
+FORMATS = [f for f in SUFFIX if f in qserial.list_formats()]
 
 
 def _slices(result: Any) -> list[dict]:
