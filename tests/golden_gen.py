@@ -337,6 +337,23 @@ def _low_entropy_result() -> Any:
                            metadata={"version": 2})
 
 
+def _tag_lookalikes() -> Any:
+    # Plain dicts that look like tagged values, at the top level and below: each must come
+    # back as itself (JSON 1.1 wraps them).
+    return {"__type__": "lookalikes", "__value__": 1, "inside": {
+        "unknown tag": {"__type__": "foo", "__value__": [1, {"__type__": "bar"}]},
+        "known tag": {"__type__": "complex", "__value__": [1.0, 2.0]},
+        "no value": {"__type__": "datetime"},
+        "named class": {"__type__": "settings", "__module__": "os", "__class__": "system",
+                        "__value__": None},
+        "as is": {"__type__": "to_json", "__value__": {"a": 1}},
+        "extrapolator": {"__type__": "ndarray", "__value__": "linear"},
+        "not a str": {"__type__": 7, "__value__": 8},
+        "header": {"__qserial__": {"version": "9.0"}},
+        "tagged inside": {"__type__": "foo", "__value__": complex(3, 4)},
+    }}
+
+
 #: name -> builder. A tag's value is named after the tag.
 BUILDERS: dict[str, Callable[[], Any]] = {
     "tuple": _tuple,
@@ -367,6 +384,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "sampler_result": _sampler_result,
     "estimator_result": _estimator_result,
     "low_entropy_result": _low_entropy_result,
+    "tag_lookalikes": _tag_lookalikes,
 }
 
 

@@ -576,7 +576,8 @@ def test_json_every_byte_altered_is_caught() -> None:
 def test_json_manifest_and_header_are_covered() -> None:
     data = qserial.dumps(_service_result(), manifest=MANIFEST)
     for old, new in ((b"d0f1e2c3b4a5", b"d0f1e2c3b4a6"),
-                     (b'"version": "1.0"', b'"version": "1.1"')):
+                     (f'"version": "{json_format.FORMAT_VERSION}"'.encode(),
+                      b'"version": "1.99"')):
         with pytest.raises(IntegrityError):
             qserial.loads(data.replace(old, new))
 
@@ -623,7 +624,8 @@ def test_json_unknown_digest_is_refused() -> None:
 
 
 def test_json_newer_major_version_is_named_before_the_digest() -> None:
-    data = qserial.dumps(_service_result()).replace(b'"version": "1.0"', b'"version": "2.0"')
+    version = f'"version": "{json_format.FORMAT_VERSION}"'.encode()
+    data = qserial.dumps(_service_result()).replace(version, b'"version": "2.0"')
     with pytest.raises(UnsupportedVersionError):
         qserial.loads(data)
 

@@ -54,7 +54,7 @@ from ._npy import (
 
 __all__ = ["JSONFormat", "FORMAT_VERSION"]
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 _HEADER_KEY = "__qserial__"
 # The header's last two members: the digest's name, then its value, the last string of
 # the file. The value is written as this placeholder and filled in once the bytes
@@ -83,6 +83,19 @@ _NAMED_WRITE: dict[str, tuple[str, str, str]] = {
         "_json", "qiskit_ibm_runtime.utils.noise_learner_result", "PauliLindbladError",
     ),
 }
+# The tags RuntimeDecoder's object_hook decodes (qiskit-ibm-runtime 0.51): a plain dict
+# whose "__type__" is one of them must not reach it as an object with that member.
+_RUNTIME_DECODER_TAGS = frozenset({
+    "datetime", "complex", "ndarray", "set", "QuantumCircuit", "Parameter", "Instruction",
+    "settings", "_json", "Result", "spmatrix", "ObservablesArray", "BindingsArray",
+    "BitArray", "DataBin", "EstimatorPubResult", "SamplerPubResult", "PubResult",
+    "PrimitiveResult", "NoiseLearnerResult", "DoubleSliceSpan", "TwirledSliceSpanV2",
+    "TwirledSliceSpan", "ExecutionSpan", "ExecutionSpanCollection", "ExecutionSpans",
+    "PauliLindbladMap", "to_json", "NoiseModel",
+})
+# RuntimeEncoder's tag for an object's to_json() value, which RuntimeDecoder returns as
+# it is; qserial writes plain dicts that look tagged inside it (see _escaped).
+_AS_IS = "to_json"
 # RuntimeDecoder passes these ZNE extrapolator names through an "ndarray" tag unchanged.
 _EXTRAPOLATORS = frozenset({
     "linear", "exponential", "double_exponential", "fallback",
@@ -109,6 +122,22 @@ def _json_key(key: Any) -> str:
     if type(key) is Node and key.tag == "npscalar":
         return _json_key(key.value.item())
     raise UnsupportedTypeError(f"JSON object keys cannot be {type(key).__name__}")
+
+
+def _escaped(plain: dict) -> dict:
+    """A plain dict that would read as a tagged value, wrapped so that it reads as itself.
+
+    RuntimeDecoder takes any object with a ``"__type__"`` member for a tagged value: it
+    decodes one whose ``__type__`` it knows (and fails on one without ``__value__``),
+    and returns any other unchanged. So a dict RuntimeDecoder would return unchanged is
+    written inside ``{"__type__": "to_json", "__value__": ...}``, which RuntimeDecoder
+    unwraps; any other as key/value pairs under qserial's ``dict`` tag, which
+    RuntimeDecoder returns as that wrapper.
+    """
+    tag = plain["__type__"]
+    if "__value__" in plain and not (type(tag) is str and tag in _RUNTIME_DECODER_TAGS):
+        return {"__type__": _AS_IS, "__value__": plain}
+    return {"__type__": "dict", "__value__": [[k, v] for k, v in plain.items()]}
 
 
 class _Writer:
@@ -141,7 +170,7 @@ class _Writer:
                 except QSerialError as e:
                     e._prepend(key_segment(k))
                     raise
-            return res
+            return _escaped(res) if "__type__" in res else res
         if t is np.ndarray:
             if x.dtype.hasobject:
                 raise UnsupportedTypeError(f"numpy arrays of dtype {x.dtype} cannot be stored")
@@ -163,7 +192,7 @@ class _Writer:
             out = {_json_key(k): self.lower(v) for k, v in value}
             if len(out) != len(value):  # e.g. 1 and "1": one would silently replace the other
                 raise UnsupportedTypeError("dict keys collide once written as JSON strings")
-            return out
+            return _escaped(out) if "__type__" in out else out
         if tag == "npscalar":
             if value.dtype.kind in "mM":  # .item() gives a bare int for ns resolution
                 raise UnsupportedTypeError(f"numpy scalar of dtype {value.dtype} has no JSON form")
@@ -302,6 +331,16 @@ class _Reader:
                     "imports or calls what a file names"
                 )
             return Node(named, self.raise_(_drop_int_keys_flag(value)))
+        if tag == _AS_IS and type(value) is dict:
+            # A dict as it is: its own members are not a tag, its values are read as usual.
+            out = {}
+            for k, v in value.items():
+                try:
+                    out[k] = self.raise_(v)
+                except QSerialError as e:
+                    e._prepend(key_segment(k))
+                    raise
+            return out
         if tag == "bytes":
             return _b64(value, "bytes")
         if tag == "QuantumCircuit":
@@ -390,6 +429,11 @@ class JSONFormat(Format):
         except RecursionError:
             raise LimitExceededError("the tree nests too deeply to write as JSON") from None
         header = None
+        if isinstance(doc, dict) and _HEADER_KEY in doc and "__type__" not in doc:
+            doc = {"__type__": _AS_IS, "__value__": doc}  # the user's key, kept beside ours
+        # Plain dicts with a "__type__" member were wrapped by lower(): a root that has
+        # one now is a tagged value written by qserial, and only such a root has room
+        # for the header.
         if isinstance(doc, dict) and "__type__" in doc:
             header = {"format": "qserial-json", "version": FORMAT_VERSION,
                       "writer": writer_versions()}
@@ -401,9 +445,6 @@ class JSONFormat(Format):
             header["digest"] = _DIGEST
             header["digest_value"] = _DIGEST_PLACEHOLDER
             doc[_HEADER_KEY] = header
-        elif isinstance(doc, dict) and _HEADER_KEY in doc:
-            raise UnsupportedTypeError(f"the top-level key {_HEADER_KEY!r} is reserved for "
-                                       "qserial's header and would be lost", "$")
         elif manifest is not None:
             raise UnsupportedFeatureError(
                 "JSON keeps a manifest only beside a tagged top-level value (e.g. a "
