@@ -21,12 +21,11 @@ import random
 import sys
 import tempfile
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _timing import fmt_time, format_table, measure
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import qserial
+from qserial import bench
 
 UTC = dt.timezone.utc
 BACKENDS = [f"ibm_{name}" for name in ("torino", "brisbane", "sherbrooke", "kyiv", "fez",
@@ -60,6 +59,31 @@ def fill(archive: qserial.Archive, n: int, seed: int = 0) -> list[str]:
         ids.append(job_id)
     archive._index.put_many(rows)
     return ids
+
+
+def measure(fn: Callable[[], Any], repeat: int) -> bench.Timing:
+    """``fn``'s per-call times, as ``qserial bench`` takes them (warm-up, then samples)."""
+    return bench.measure_interleaved({"fn": bench.Step(fn)}, repeat=repeat,
+                                     min_repeat=repeat)["fn"]
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} us"
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Left-aligned first column, right-aligned others."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(cells):
+        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        lines.append("  ".join([row[0].ljust(widths[0]), *rest]).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def main() -> int:

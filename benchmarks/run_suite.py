@@ -6,12 +6,14 @@ Usage, from the repository root::
     .venv/bin/python benchmarks/run_suite.py --update-docs   # ... and rewrite docs/benchmarks.md
     .venv/bin/python benchmarks/run_suite.py --quick         # smaller data: a smoke test
     .venv/bin/python benchmarks/run_suite.py --json out.json # keep every figure
+    .venv/bin/python benchmarks/run_suite.py --format hdf5   # one format's part of it
 
 Everything is measured in this one run with :mod:`qserial.bench` (the code behind
 ``qserial bench``), and the targets are ratios between figures of the same run, so
 that they hold on any machine. Times are the best of the samples: the least disturbed
 by the rest of the machine. Prints the tables, then one PASS/FAIL line per target;
-exits with status 1 if a target fails.
+exits with status 1 if a target fails. The ``bench_<format>.py`` scripts beside this one
+run it with ``--format``, adding reads particular to their format.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +56,8 @@ class Target:
     measured: float | None
     op: str
     bound: float
+    #: The format the target is about; None for qserial as a whole.
+    fmt: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,7 +82,7 @@ def _div(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def small_roundtrips(repeat: int) -> dict[str, bench.Timing]:
+def small_roundtrips(repeat: int, formats: Sequence[str]) -> dict[str, bench.Timing]:
     """In-memory dumps + loads of the small result, against RuntimeEncoder + RuntimeDecoder."""
     from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 
@@ -87,7 +92,7 @@ def small_roundtrips(repeat: int) -> dict[str, bench.Timing]:
     steps = {"runtime": bench.Step(lambda: json.loads(json.dumps(result, cls=RuntimeEncoder),
                                                       cls=RuntimeDecoder))}
     for name in ("json", "msgpack"):
-        if name in list_formats():
+        if name in formats:
             assert_equal(qserial.loads(qserial.dumps(result, format=name)), result,
                          exact=name != "json")
             steps[name] = bench.Step(
@@ -95,14 +100,15 @@ def small_roundtrips(repeat: int) -> dict[str, bench.Timing]:
     return bench.measure_interleaved(steps, repeat=repeat, min_repeat=repeat, budget_s=10)
 
 
-def partial_reads(result: Any, folder: str, repeat: int) -> dict[str, float]:
+def partial_reads(result: Any, folder: str, repeat: int,
+                  formats: Sequence[str]) -> dict[str, float]:
     """Best time of ``qserial.load(path, pubs=[one])`` over a full load, per partial format."""
     from qserial.formats import get_format
     from qserial.testing import assert_equal
 
     out = {}
     for name in ("hdf5", "parquet"):
-        if name not in list_formats() or not get_format(name).supports_partial:
+        if name not in formats or not get_format(name).supports_partial:
             continue
         path = os.path.join(folder, f"sweep-partial.{name}")
         qserial.dump(result, path, format=name)
@@ -114,6 +120,32 @@ def partial_reads(result: Any, folder: str, repeat: int) -> dict[str, float]:
         }, repeat=repeat, min_repeat=repeat, budget_s=10)
         out[name] = t["one"].best / t["full"].best
     return out
+
+
+#: ``make(path)`` returns a way to read the file at ``path`` (untimed setup may happen in it).
+ReadVariant = Callable[[str], Callable[[], Any]]
+
+
+def other_reads(name: str, result: Any, folder: str, repeat: int,
+                variants: dict[str, ReadVariant] | None = None) -> dict[str, float]:
+    """Best time of other ways to read a format's file, over ``qserial.load``'s.
+
+    Always ``verify=False`` (no digest checks), plus a format's own ``variants``, each of
+    which must give back ``result``.
+    """
+    from qserial.testing import assert_equal
+
+    path = os.path.join(folder, f"sweep-reads.{name}")
+    qserial.dump(result, path, format=name)
+    ways = {"verify=False": lambda: lambda: qserial.load(path, verify=False)}
+    ways.update({label: lambda make=make: make(path) for label, make in (variants or {}).items()})
+    steps = {"qserial.load": bench.Step(lambda: qserial.load(path))}
+    for label, way in ways.items():
+        read = way()
+        assert_equal(read(), result)
+        steps[label] = bench.Step(read)
+    t = bench.measure_interleaved(steps, repeat=repeat, min_repeat=repeat, budget_s=10)
+    return {label: t[label].best / t["qserial.load"].best for label in ways}
 
 
 def import_time(repeat: int = 5) -> tuple[float, list[str]]:
@@ -131,33 +163,38 @@ def import_time(repeat: int = 5) -> tuple[float, list[str]]:
 
 
 def targets(report: dict[str, Any], small: dict[str, bench.Timing],
-            partial: dict[str, float], imports: tuple[float, list[str]],
+            partial: dict[str, float], imports: tuple[float, list[str]] | None,
             big: str, quarter: str) -> list[Target]:
-    """Every target, with its figure from this run."""
-    sweep, four = _rows(report, big), _rows(report, quarter)
+    """Every target, with its figure from this run (the import ones with ``imports``)."""
+    sweep, four, ghz = _rows(report, big), _rows(report, quarter), _rows(report, "ghz")
     raw, runtime = sweep.get("raw I/O"), sweep.get("RuntimeEncoder")
     out: list[Target] = []
     for name, bound in (("msgpack", 2.0), ("hdf5", 3.0), ("parquet", 10.0)):
         for what in ("write", "read"):
             out.append(Target(f"{name} {what} / raw I/O", f"sweep, {what}, no fsync",
                               _div(_best(sweep.get(name), what), _best(raw, what)), "<=",
-                              bound))
+                              bound, name))
     out += [
         Target("json write speed-up over RuntimeEncoder", "sweep, RuntimeEncoder / json",
-               _div(_best(runtime, "write"), _best(sweep.get("json"), "write")), ">=", 8.0),
+               _div(_best(runtime, "write"), _best(sweep.get("json"), "write")), ">=", 8.0,
+               "json"),
         Target("json read of a RuntimeEncoder file, speed-up over RuntimeDecoder",
                "sweep, RuntimeDecoder / qserial.load",
                _div(_best(runtime, "read"), _best(sweep.get("json (Runtime file)"), "read")),
-               ">=", 1.5),
+               ">=", 1.5, "json"),
         Target("json read of its own file, speed-up over RuntimeDecoder",
                "sweep, RuntimeDecoder (its file) / qserial.load (own file)",
-               _div(_best(runtime, "read"), _best(sweep.get("json"), "read")), ">=", 3.0),
+               _div(_best(runtime, "read"), _best(sweep.get("json"), "read")), ">=", 3.0,
+               "json"),
+        Target("json file size / RuntimeEncoder's", "ghz",
+               _div((ghz.get("json") or {}).get("size"),
+                    (ghz.get("RuntimeEncoder") or {}).get("size")), "<=", 1.2, "json"),
     ]
     for name, bound in (("msgpack", 0.3), ("json", 0.8)):
         out.append(Target(f"{name} small round trip / RuntimeEncoder+Decoder",
                           "small_sampler, dumps + loads in memory",
                           _div(small[name].best if name in small else None,
-                               small["runtime"].best), "<=", bound))
+                               small["runtime"].best), "<=", bound, name))
     for what in ("write", "read"):
         # Raw I/O's own growth, for reference: the page cache and the allocator are not
         # linear either (a buffer over 32 MiB is a fresh mmap, paying a fault per page).
@@ -166,16 +203,18 @@ def targets(report: dict[str, Any], small: dict[str, bench.Timing],
             out.append(Target(f"{name} {what}: 4x the data / 1x",
                               f"{big} / {quarter} (raw I/O: {_fmt(floor)})",
                               _div(_best(sweep.get(name), what), _best(four.get(name), what)),
-                              "<=", 4.4))
+                              "<=", 4.4, name))
     for name in ("msgpack", "hdf5"):
         ratios = (sweep.get(name) or {}).get("ratios", {})
         out += [Target(f"{name} peak extra memory writing / array bytes", "sweep",
-                       ratios.get("write_memory_vs_array_bytes"), "<=", 1.5),
+                       ratios.get("write_memory_vs_array_bytes"), "<=", 1.5, name),
                 Target(f"{name} peak extra memory reading / array bytes", "sweep",
-                       ratios.get("read_memory_vs_array_bytes"), "<=", 2.5)]
+                       ratios.get("read_memory_vs_array_bytes"), "<=", 2.5, name)]
     for name in ("hdf5", "parquet"):
         out.append(Target(f"{name} read of 1 pub / full read", f"sweep, pubs=[{PARTIAL_PUB}]",
-                          partial.get(name), "<=", 1 / 20))
+                          partial.get(name), "<=", 1 / 20, name))
+    if imports is None:
+        return out
     seconds, loaded = imports
     out += [Target("import qserial, beyond numpy (s)", "fresh interpreter, best of 5",
                    seconds, "<=", 0.2),
@@ -221,7 +260,9 @@ def update_docs(report: dict[str, Any], found: list[Target], quick: bool) -> Non
         f.write(text)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,
+         read_variants: dict[str, ReadVariant] | None = None) -> int:
+    """Run the suite; ``read_variants`` are further reads of the one format chosen."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="a 20-pub sweep and fewer samples: a smoke test")
@@ -229,7 +270,16 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"rewrite the results in {os.path.relpath(DOC, ROOT)}")
     parser.add_argument("--json", metavar="PATH", help="also save every figure as JSON")
     parser.add_argument("--repeat", type=int, default=None, help="samples per measurement")
+    parser.add_argument("--format", action="append", metavar="NAME",
+                        help="only this format (repeatable): its rows, its targets and other "
+                             "ways to read it")
     args = parser.parse_args(argv)
+    if args.format and args.update_docs:
+        parser.error("--update-docs records every format: leave out --format")
+    for name in args.format or ():
+        if name not in list_formats():
+            parser.error(f"format {name!r} is not installed; installed: "
+                         f"{', '.join(list_formats())}")
 
     repeat = args.repeat or (3 if args.quick else 7)
     pubs = 20 if args.quick else 100
@@ -237,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     quarter = bench.scenario_case("sweep", pubs=pubs // 4)
     cases = [c for c in bench.default_cases() if c.scenario != "sweep"]
     cases = [cases[0], cases[1], big, quarter, *cases[2:]]
-    formats = [f for f in OWN_FORMATS if f in list_formats()]
+    formats = args.format or [f for f in OWN_FORMATS if f in list_formats()]
+
     def show(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
@@ -249,18 +300,30 @@ def main(argv: list[str] | None = None) -> int:
     report = bench.run(cases, formats=formats, repeat=repeat, memory=True, durable=True,
                        statistic="best", progress=progress)
     show("  small in-memory round trips ...")
-    small = small_roundtrips(repeat)
+    small = small_roundtrips(repeat, formats)
     show("  partial reads ...")
+    reads: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="qserial-suite-") as folder:
-        partial = partial_reads(big.build(), folder, repeat)
-    show("  import time ...")
-    imports = import_time()
+        partial = partial_reads(big.build(), folder, repeat, formats)
+        for name in args.format or ():
+            show(f"  other reads of {name} ...")
+            reads[name] = other_reads(name, big.build(), folder, repeat,
+                                      read_variants if len(formats) == 1 else None)
+    imports = None
+    if not args.format:
+        show("  import time ...")
+        imports = import_time()
 
     found = targets(report, small, partial, imports, big.name, quarter.name)
+    if args.format:
+        found = [t for t in found if t.fmt in formats]
     bench.print_report(report)
     print()
     print(f"Small in-memory round trip (per call, best of {repeat}): " + ", ".join(
         f"{name} {t.best * 1e6:.0f} us" for name, t in small.items()))
+    for name, ratios in reads.items():
+        print(f"Reading {name} on {big.name}, time over qserial.load's: " + ", ".join(
+            f"{label} {_fmt(r)}" for label, r in ratios.items()))
     print()
     width = max(len(t.name) for t in found)
     for t in found:
@@ -272,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as f:
             json.dump({"report": report, "targets": [t.__dict__ | {"ok": t.ok} for t in found],
                        "small_roundtrip_s": {k: v.as_dict() for k, v in small.items()},
-                       "partial_over_full": partial, "import_s": imports[0],
-                       "import_loaded": imports[1]}, f, indent=2)
+                       "partial_over_full": partial, "other_reads_over_load": reads,
+                       "import_s": imports and imports[0],
+                       "import_loaded": imports and imports[1]}, f, indent=2)
     if args.update_docs:
         update_docs(report, found, args.quick)
         print(f"Rewrote {os.path.relpath(DOC, ROOT)}.")
