@@ -92,3 +92,70 @@ def test_export_to_s3(s3: dict, tmp_path: Any, monkeypatch: Any) -> None:
                        partitioning="hive").to_table()
     assert table.num_rows == 300 + 4 * 64 + 64 + 300 + 4 * 64 + 64
     assert set(table.column("backend").to_pylist()) == {"fake_manila", "fake_quito"}
+
+
+def test_two_machines_claim_a_job_in_the_store_once(s3: dict, tmp_path: Any) -> None:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**s3)
+    fs.pipe_file("results/probe", b"first", mode="create")  # the server honours If-None-Match
+    with pytest.raises(FileExistsError):
+        fs.pipe_file("results/probe", b"second", mode="create")
+    assert fs.cat_file("results/probe") == b"first"
+
+    url = "s3://results/claims-test"
+    a = Archive(url, storage_options=s3, index=tmp_path / "a.sqlite")  # machine a
+    b = Archive(url, storage_options=s3, index=tmp_path / "b.sqlite")  # machine b
+    assert a.claim("job-1") == "ok" and a.claim("job-1") == "ok"  # a's own claim
+    assert fs.exists("results/claims-test/claims/job-1")
+    assert b.claim("job-1") == "busy"
+    a.release("job-1")
+    assert not fs.exists("results/claims-test/claims/job-1")
+    assert b.claim("job-1") == "ok" and a.claim("job-1") == "busy"
+    # A claim older than the timeout is taken over, and its old holder cannot drop it.
+    assert a.claim("job-1", timeout=0) == "ok" and b.claim("job-1") == "busy"
+    b.release("job-1")
+    assert a.claim("job-1") == "ok" and fs.exists("results/claims-test/claims/job-1")
+    a.release("job-1")
+    # Opting out leaves claims to each machine's index.
+    c = Archive(url, storage_options=s3, index=tmp_path / "c.sqlite", claims_in_store=False)
+    assert c.claim("job-2") == "ok" and not fs.exists("results/claims-test/claims/job-2")
+    assert a.claim("job-2") == "ok"  # c's claim is in c's index only
+    with pytest.raises(ValueError, match="claims_in_store"):
+        Archive(tmp_path / "local", claims_in_store=True)
+
+
+def test_two_machines_syncing_one_bucket_fetch_each_job_once(s3: dict, tmp_path: Any) -> None:
+    import threading
+
+    import s3fs
+
+    service = service_with_real_jobs(delay=0.3)  # a slow network: the syncs overlap
+    url = "s3://results/shared"
+    # Two machines: each its own index (and so its own claims table), one bucket.
+    machines = [Archive(url, storage_options=s3, index=tmp_path / f"{m}.sqlite")
+                for m in "ab"]
+    reports: list[Any] = [None, None]
+
+    def run(i: int) -> None:
+        reports[i] = machines[i].sync(service)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r.ok for r in reports)
+    assert sorted(service.fetches) == sorted({*service.fetches})  # no job fetched twice
+    assert len(service.fetches) == 6
+    fetched = [set(r.fetched) for r in reports]
+    assert not fetched[0] & fetched[1] and len(fetched[0] | fetched[1]) == 6
+    fs = s3fs.S3FileSystem(**s3)
+    assert fs.find("results/shared/claims") == []  # every claim dropped once indexed
+    # Each machine's index learns the other's jobs from the files, fetching nothing.
+    for machine in machines:
+        again = machine.sync(service)
+        assert again.fetched == [] and len(machine) == 6
+    assert len(service.fetches) == 6
+    for job in machines[0].jobs(limit=None):
+        assert_equal(job.result(), service.job(job.job_id()).result())

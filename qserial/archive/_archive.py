@@ -15,6 +15,7 @@ from ..api import _manifest_option
 from ..codec import to_tree
 from ..errors import QSerialError, UnsupportedFeatureError
 from ..formats import Format, format_for_suffix, get_format, list_formats
+from ._claims import StoreClaims, conditional_writes
 from ._export import ExportReport, export_shots
 from ._files import read_file_header
 from ._index import Index
@@ -71,6 +72,11 @@ class Archive:
         ``~/.cache/qserial``), which is refreshed from the files' headers on opening.
     storage_options
         Passed to fsspec for a URL (credentials, ``endpoint_url``, ...).
+    claims_in_store
+        Whether :meth:`sync` also claims each job with an object in the store, created
+        only if absent, so that two machines syncing one bucket never both fetch a
+        job. By default on S3 (``PutObject`` with ``If-None-Match``); pass ``False``
+        for an S3-compatible store that does not support conditional writes.
 
     Examples
     --------
@@ -90,6 +96,7 @@ class Archive:
         format: str | Format | type[Format] | None = None,
         index: str | os.PathLike[str] | None = None,
         storage_options: dict[str, Any] | None = None,
+        claims_in_store: bool | None = None,
     ) -> None:
         self.root = os.fspath(root)
         self._storage = open_storage(self.root, storage_options)
@@ -106,6 +113,13 @@ class Archive:
                 f"for each job's provenance; choose one that can (json, parquet)")
         self._index.set_meta_default("format", chosen.name)
         self._format = chosen
+        able = conditional_writes(self._storage)
+        if claims_in_store and not able:
+            raise ValueError(f"{self.root} is not on a store where qserial can create an "
+                             "object only if it is absent (S3): claims_in_store=True is "
+                             "not possible")
+        self._claims = (StoreClaims(self._storage)  # type: ignore[arg-type]
+                        if able and claims_in_store is not False else None)
         if not self._storage.is_local:
             self.reindex()
 
@@ -203,6 +217,7 @@ class Archive:
         # The row goes in only once the file is durable: an index row always has its file.
         row = self._row(prov, labels, rel, fmt.name, size)
         self._index.put(row, prov.get("tags") or [])
+        self._drop_store_claim(row["job_id"])
         return ArchivedJob(self._storage, row)
 
     def path_for(self, job_id: str, created: dt.datetime) -> str:
@@ -239,6 +254,7 @@ class Archive:
         if entry is None:
             return None
         self._index.put(*entry)
+        self._drop_store_claim(entry[0]["job_id"])
         return ArchivedJob(self._storage, entry[0])
 
     def _entry(self, rel: str, job_id: str | None = None
@@ -390,12 +406,24 @@ class Archive:
             or :meth:`release` it), ``"archived"`` (already in the archive) or
             ``"busy"`` (another live process claimed it less than ``timeout``
             seconds ago; a claim of a process gone from this host is taken over).
+            On S3 the claim is also an object created only if absent, so that
+            machines with their own indexes never both fetch a job (see
+            ``claims_in_store``).
         """
-        return self._index.claim(job_id, timeout)
+        state = self._index.claim(job_id, timeout)
+        if state != "ok" or self._claims is None or self._claims.claim(job_id, timeout):
+            return state
+        self._index.release(job_id)  # another machine holds it in the store
+        return "busy"
 
     def release(self, job_id: str) -> None:
         """Drop this process's claim on ``job_id`` (after a failed fetch)."""
         self._index.release(job_id)
+        self._drop_store_claim(job_id)
+
+    def _drop_store_claim(self, job_id: str) -> None:
+        if self._claims is not None:
+            self._claims.release(job_id)
 
     def sync(
         self,
