@@ -13,7 +13,6 @@ from ._source import FormatSpec, PathLike, is_path, open_source
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
-    PubIndexError,
     QSerialError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
@@ -21,7 +20,7 @@ from .errors import (
     describe_exception,
 )
 from .formats import Format, format_for_suffix, get_format, list_formats
-from .partial import restrict_spans
+from .partial import pub_indices, restrict_spans
 from .tree import Node
 
 __all__ = ["dump", "load", "dumps", "loads", "dump_tree", "load_tree", "select_pubs"]
@@ -179,10 +178,7 @@ def select_pubs(tree: Any, pubs: list[int]) -> Any:
     results = tree.value.get("pub_results")
     if not isinstance(results, list):
         raise DecodeError("PrimitiveResult.pub_results is not a list", "$.pub_results")
-    for i in pubs:
-        if not isinstance(i, int) or not -len(results) <= i < len(results):
-            raise PubIndexError(f"pub index {i!r} is out of range for {len(results)} pubs")
-    pubs = [i % len(results) for i in pubs]
+    pubs = pub_indices(pubs, len(results))
     value = {**tree.value, "pub_results": [results[i] for i in pubs]}
     if "metadata" in value:
         value["metadata"] = restrict_spans(value["metadata"], pubs)
@@ -211,8 +207,9 @@ def load(
         :class:`~qserial.UnknownTagError`; if false it is returned as a
         :class:`~qserial.UnknownObject`.
     pubs
-        Indices of the pubs to read from a ``PrimitiveResult``. Formats that
-        support partial reads read only those pubs' data.
+        Indices of the pubs to read from a ``PrimitiveResult``: any integers (numpy
+        integers or an integer array too), negative ones counting from the end.
+        Formats that support partial reads read only those pubs' data.
     **options
         Passed to the format's reader: every format takes ``verify=False`` to skip
         its digest checks on trusted files; JSON also ``max_array_bytes`` and
@@ -229,13 +226,15 @@ def load(
         A subclass naming what went wrong and where: unknown format, unknown tag,
         corrupt or truncated data, unsupported version, exceeded limit.
     """
+    if pubs is not None:
+        pubs = pub_indices(pubs, None)  # plain ints for the formats, from numpy's too
     opened = open_source(source, format)
     if pubs is None:
         tree = _load_opened(*opened, options)
     elif opened[0].supports_partial:
-        tree = _load_opened(*opened, {**options, "pubs": list(pubs)})
+        tree = _load_opened(*opened, {**options, "pubs": pubs})
     else:
-        tree = select_pubs(_load_opened(*opened, options), list(pubs))
+        tree = select_pubs(_load_opened(*opened, options), pubs)
     return from_tree(tree, strict=strict)
 
 

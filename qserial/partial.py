@@ -19,15 +19,65 @@ the spans of other pubs are never decoded; the rest apply it to the decoded tree
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
+from .errors import PubIndexError
 from .tree import Node
 
-__all__ = ["restrict_spans", "SPAN_TAGS"]
+__all__ = ["pub_indices", "restrict_spans", "SPAN_TAGS"]
 
 #: Tags of the span collections whose pub slices :func:`restrict_spans` selects.
 SPAN_TAGS = frozenset({"ExecutionSpans", "ExecutionSpanCollection"})
+
+
+def pub_indices(pubs: Any, count: int | None) -> list[int]:
+    """The pubs selected by ``pubs=``, as indices in ``range(count)``, in the order given.
+
+    Parameters
+    ----------
+    pubs
+        A sequence of integers: ``int``, numpy integers, or anything else
+        ``operator.index`` accepts (a numpy integer array too); negative ones count
+        from the end.
+    count
+        The number of pubs the file holds; ``None`` checks only that the indices are
+        integers, and keeps negative ones as they are.
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    PubIndexError
+        If an index is not an integer (``bool`` included) or out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pub_indices(np.array([2, -1]), 4)
+    [2, 3]
+    """
+    if isinstance(pubs, (str, bytes)) or not hasattr(pubs, "__iter__"):
+        raise PubIndexError(f"pubs= must be a sequence of pub indices, not "
+                            f"{type(pubs).__name__}")
+    out = []
+    for i in pubs:
+        try:
+            if isinstance(i, bool):
+                raise TypeError
+            index = operator.index(i)
+        except TypeError:
+            raise PubIndexError(f"pub index {i!r} is not an integer") from None
+        if count is None:
+            out.append(index)
+        elif -count <= index < count:
+            out.append(index % count)
+        else:
+            raise PubIndexError(f"pub index {index} is out of range for {count} pubs")
+    return out
 
 
 def _tree_node(x: Any) -> tuple[str, Any] | None:

@@ -390,10 +390,7 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
     elif pubs is None:
         indices = list(range(count))
     else:
-        for i in pubs:
-            if type(i) is not int or not -count <= i < count:
-                raise PubIndexError(f"pub index {i!r} is out of range for {count} pubs")
-        indices = [i % count for i in pubs]
+        indices = partial.pub_indices(pubs, count)
     if len(digests) != (count or 0) + 2:
         raise DecodeError("the number of pubs does not match the stored digests", "$")
     if not count and meta.end != len(meta.tree) - 1:

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import xxhash
 
 import qserial
-from qserial import DecodeError, IntegrityError, LimitExceededError, Node, QSerialError
+from qserial import DecodeError, IntegrityError, LimitExceededError, Node, QSerialError, partial
 from qserial.formats import writer_versions
 
 from . import _treejson
@@ -518,11 +518,7 @@ class _Reader:
             selected = list(range(count))
             tree = _treejson.decode(rest_json, "$", None)
         else:
-            for i in pubs:
-                if not isinstance(i, int) or not -count <= i < count:
-                    raise qserial.PubIndexError(
-                        f"pub index {i!r} is out of range for {count} pubs")
-            selected = [i % count for i in pubs]
+            selected = partial.pub_indices(pubs, count)
             # Only the selected pubs' execution spans are decoded.
             tree = _treejson.decode(rest_json, "$", None,
                                     prune=lambda doc: _treejson.restrict_spans(doc, selected))
