@@ -26,8 +26,11 @@ __all__ = ["run", "resolve_settings", "steps_per_case", "bench_options",
 #: list of option dicts (each tried as given).
 KNOWN_BENCH_OPTIONS: dict[str, dict[str, list[Any]] | list[dict[str, Any]]] = {
     "json": {"compression": [0, 1, 6, 9]},  # "auto", the default, is the plain row
+    "msgpack": [{"compression": "none"}, {"compression": "zstd", "level": 3}],
     "parquet": [
+        {"compression": "none", "dictionary": False},
         {"compression": "none"},
+        {"dictionary": False},
         {"compression": "snappy"},
         {"compression": "lz4"},
         {"compression": "zstd", "compression_level": 1},

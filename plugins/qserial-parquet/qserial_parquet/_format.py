@@ -8,7 +8,7 @@ import qserial
 
 __all__ = ["ParquetFormat", "FORMAT_VERSION"]
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 
 
 class ParquetFormat(qserial.Format):
@@ -19,10 +19,17 @@ class ParquetFormat(qserial.Format):
     Write options (``qserial.dump(..., **options)``):
 
     compression : str
-        Codec of the register columns: ``"none"`` (default; random shots do not
-        compress), ``"lz4"``, ``"snappy"``, ``"zstd"``, ``"gzip"``, ``"brotli"``.
+        Codec of the register columns. ``"auto"`` (default) decides per column from a
+        sample of its shots: zstd (level 1) where the shots' entropy promises a 10%
+        gain or the column is dictionary encoded, none where shots are random (they
+        do not compress). Or one codec for every register column: ``"none"``,
+        ``"zstd"``, ``"lz4"``, ``"snappy"``, ``"gzip"``, ``"brotli"``.
     compression_level : int or None
-        Level for codecs that take one.
+        Level for codecs that take one (zstd, gzip, brotli).
+    dictionary : "auto", True or False
+        Dictionary-encode register columns: ``"auto"`` (default) where the sample
+        repeats each distinct outcome at least 16 times on average (few outcomes, as
+        a GHZ state or a small mid-circuit register gives).
     shot_column : bool
         Also write a ``shot`` index column (default false; it costs about as much
         time as a 32-bit register).

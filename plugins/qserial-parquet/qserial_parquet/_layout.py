@@ -19,7 +19,7 @@ import qserial
 from qserial import DecodeError, IntegrityError, LimitExceededError, Node, QSerialError, partial
 from qserial.formats import writer_versions
 
-from . import _treejson
+from . import _encodings, _treejson
 from ._format import FORMAT_VERSION
 from ._treejson import ColumnRef
 
@@ -146,10 +146,11 @@ def _arrow_column(values: np.ndarray, kind: str, width: int) -> pa.Array:
     return pa.Array.from_buffers(_arrow_type(kind, width), n, [None, pa.py_buffer(values)])
 
 
-def write(tree: Any, where: str | IO[bytes], *, compression: str = "none",
-          compression_level: int | None = None, shot_column: bool = False,
-          manifest: dict | None = None) -> None:
+def write(tree: Any, where: str | IO[bytes], *, compression: str = "auto",
+          compression_level: int | None = None, dictionary: str | bool = "auto",
+          shot_column: bool = False, manifest: dict | None = None) -> None:
     """Write ``tree`` as a qserial Parquet file to a path or a binary stream."""
+    _encodings.check_options(compression, compression_level, dictionary)
     index = ["pub", "param"] + (["shot"] if shot_column else [])
     is_result = (type(tree) is Node and tree.tag == "PrimitiveResult"
                  and type(tree.value) is dict and type(tree.value.get("pub_results")) is list)
@@ -171,6 +172,13 @@ def write(tree: Any, where: str | IO[bytes], *, compression: str = "none",
     nullable = {name: any(n and name not in have for n, have in zip(rows, present, strict=True))
                 for name in columns}
 
+    # Each register column's codec and encoding, from a sample of its shots.
+    encodings = {
+        name: _encodings.choose(
+            [value["array"] for regs in chosen for reg, value in regs if reg == name],
+            lambda rows, name=name: _to_column(rows, columns[name][0], *kinds[name])[0],
+            compression, dictionary)
+        for name in columns}
     schema = pa.schema(
         [pa.field(name, pa.uint32(), nullable=False) for name in index]
         + [pa.field(name, _arrow_type(*kinds[name]), nullable=nullable[name])
@@ -181,6 +189,8 @@ def write(tree: Any, where: str | IO[bytes], *, compression: str = "none",
         "writer": writer_versions(),
         "index": index,
         "columns": [[name, *kinds[name], nullable[name]] for name in columns],
+        "encodings": {name: {"codec": codec, "dictionary": use_dict}
+                      for name, (codec, use_dict) in encodings.items()},
         "pubs": [[n, -(-n // ROW_GROUP_ROWS)] for n in rows] if is_result else None,
         "row_group_rows": ROW_GROUP_ROWS,
         "digest": "xxh3_128",
@@ -196,14 +206,20 @@ def write(tree: Any, where: str | IO[bytes], *, compression: str = "none",
     digests = {"tree": h.hexdigest(), "pubs": []}
 
     codecs = {name: INDEX_CODEC for name in index}
-    codecs.update({name: compression for name in columns})
-    levels = None if compression_level is None else dict.fromkeys(columns, compression_level)
+    codecs.update({name: codec for name, (codec, _) in encodings.items()})
+    level = compression_level
+    if level is None and compression == "auto":
+        level = _encodings.AUTO_LEVEL
+    levels = {name: level for name, (codec, _) in encodings.items()
+              if level is not None and codec in ("zstd", "gzip", "brotli")}
+    dict_columns = [name for name, (_, use_dict) in encodings.items() if use_dict]
     # A stream gets the file once it is sealed: it may not seek back for the patch.
     sink = where if isinstance(where, (str, os.PathLike)) else pa.BufferOutputStream()
     try:
         writer = pq.ParquetWriter(
-            sink, schema, compression=codecs, compression_level=levels,
-            use_dictionary=False, write_statistics=False, store_schema=False)
+            sink, schema, compression=codecs, compression_level=levels or None,
+            use_dictionary=dict_columns or False, write_statistics=False,
+            store_schema=False)
     except (pa.ArrowException, ValueError, TypeError) as exc:
         raise qserial.WriteError(f"cannot write Parquet: {exc}") from None
     try:

@@ -75,16 +75,16 @@ def test_newer_major_version_is_refused(written: Any, tmp_path: Any) -> None:
         meta["qserial"] = json.dumps(header)
 
     _rewrite(path, newer, bump)
-    with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.0"):
+    with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.1"):
         qserial.load(newer)
     # Also when the seal does not hold (a newer version may seal differently).
     _rewrite(path, newer, bump, seal=False)
     for source in (newer, open(newer, "rb").read()):
-        with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.0"):
+        with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.1"):
             _layout.read(source)
     # A newer minor version of the same major is read.
     minor = str(tmp_path / "minor.parquet")
-    _rewrite(path, minor, lambda m: m.update(qserial=m["qserial"].replace('"1.0"', '"1.7"')))
+    _rewrite(path, minor, lambda m: m.update(qserial=m["qserial"].replace('"1.1"', '"1.7"')))
     assert_equal(qserial.load(minor, verify=False), qserial.load(path))
 
 
@@ -104,6 +104,7 @@ def test_altered_tree_fails_the_digest(written: Any, tmp_path: Any) -> None:
 def test_altered_register_data_fails_the_digest(written: Any, tmp_path: Any) -> None:
     """A changed shot in one pub's row group; reading other pubs does not touch it."""
     path, result = written
+    qserial.dump(result, path, compression="none", dictionary=False)  # PLAIN values
     pf = pq.ParquetFile(path)
     chunk = pf.metadata.row_group(1).column(2)
     data = bytearray(open(path, "rb").read())
@@ -117,6 +118,23 @@ def test_altered_register_data_fails_the_digest(written: Any, tmp_path: Any) -> 
     back = qserial.load(damaged, pubs=[0, 3])
     assert_equal(back[0], result[0])
     assert_equal(back[1], result[3])
+
+
+@pytest.mark.parametrize("at", [0.3, 0.6, 0.9])
+def test_altered_compressed_shots_never_load(at: float, tmp_path: Any) -> None:
+    from qserial import scenarios
+
+    result = scenarios.ghz(shots=5000)
+    path = tmp_path / "ghz.parquet"
+    qserial.dump(result, path)
+    chunk = pq.ParquetFile(path).metadata.row_group(0).column(2)
+    assert chunk.compression == "ZSTD"
+    data = bytearray(path.read_bytes())
+    start = chunk.dictionary_page_offset or chunk.data_page_offset
+    data[start + int(at * chunk.total_compressed_size)] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(qserial.QSerialError):
+        qserial.load(path)
 
 
 def test_schema_that_disagrees_with_the_header(written: Any, tmp_path: Any) -> None:

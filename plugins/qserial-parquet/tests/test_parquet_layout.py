@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,7 @@ def test_header_and_readable_metadata(tmp_path: Any) -> None:
     meta = pq.ParquetFile(path).metadata.metadata
     assert b"ARROW:schema" not in meta  # a plain Parquet file, nothing pyarrow-specific
     header = json.loads(meta[b"qserial"])
-    assert header["format"] == "parquet" and header["version"] == "1.0"
+    assert header["format"] == "parquet" and header["version"] == "1.1"
     assert header["writer"] == writer_versions()
     assert header["pubs"] == [[300, 1], [70, 1], [0, 0], [0, 0]]
     pub = json.loads(meta[b"qserial.pub.1"])
@@ -216,3 +217,76 @@ def test_values_that_json_cannot_say(tmp_path: Any) -> None:
     path = tmp_path / "values.parquet"
     qserial.dump(value, path)
     assert_equal(qserial.load(path), value)
+
+
+# -- encodings chosen per column ------------------------------------------------------
+
+
+def test_auto_encodings_follow_the_shots(tmp_path: Any) -> None:
+    from qserial import scenarios
+
+    result = scenarios.mixed_sweep(pubs=2, params=3, shots=3000)
+    path = str(tmp_path / "mixed.parquet")
+    qserial.dump(result, path)
+    pf = pq.ParquetFile(path)
+    header = json.loads(pf.metadata.metadata[b"qserial"])
+    assert header["encodings"] == {
+        "meas": {"codec": "none", "dictionary": False},  # random bits: as before
+        **{f"mid{w}": {"codec": "zstd", "dictionary": True} for w in (1, 2, 3)}}
+    group = pf.metadata.row_group(0)
+    columns = {group.column(j).path_in_schema: group.column(j) for j in range(group.num_columns)}
+    assert columns["meas"].compression == "UNCOMPRESSED"
+    assert "RLE_DICTIONARY" not in columns["meas"].encodings
+    assert columns["mid3"].compression == "ZSTD"
+    assert "RLE_DICTIONARY" in columns["mid3"].encodings
+    # Still analysis-ready: unsigned integer columns, counts as get_counts() gives them.
+    assert pf.schema_arrow.field("mid3").type == pa.uint8()
+    for name, bits in (("meas", 27), ("mid3", 3)):
+        assert _duckdb_counts(path, name, bits, "pub = 1 AND param = 2") == \
+            result[1].data[name][2].get_counts()
+    assert_equal(qserial.load(path), result)
+
+
+def test_biased_bits_compress_without_a_dictionary(tmp_path: Any) -> None:
+    from qserial import scenarios
+
+    result = scenarios.biased_sweep(pubs=2, params=2, shots=4000)
+    path = str(tmp_path / "biased.parquet")
+    qserial.dump(result, path)
+    header = json.loads(pq.ParquetFile(path).metadata.metadata[b"qserial"])
+    assert header["encodings"] == {"meas": {"codec": "zstd", "dictionary": False}}
+    raw = sum(pub.data.meas.array.nbytes for pub in result)
+    assert os.path.getsize(path) < 0.75 * raw
+    assert _duckdb_counts(path, "meas", 27, "pub = 0 AND param = 1") == \
+        result[0].data.meas[1].get_counts()
+
+
+@pytest.mark.parametrize("options", [
+    {"compression": "none", "dictionary": True},
+    {"compression": "lz4", "dictionary": False},
+    {"compression": "auto", "dictionary": False},
+    {"compression": "zstd", "compression_level": 9},
+])
+def test_explicit_encodings(options: dict, tmp_path: Any) -> None:
+    from qserial import scenarios
+
+    result = scenarios.ghz(shots=3000)
+    path = str(tmp_path / "ghz.parquet")
+    qserial.dump(result, path, **options)
+    header = json.loads(pq.ParquetFile(path).metadata.metadata[b"qserial"])
+    encoding = header["encodings"]["meas"]
+    if options["compression"] != "auto":
+        assert encoding["codec"] == options["compression"]
+    if "dictionary" in options:
+        assert encoding["dictionary"] is options["dictionary"]
+    assert_equal(qserial.load(path), result)
+
+
+@pytest.mark.parametrize("options", [{"compression": "zip"}, {"dictionary": "yes"},
+                                     {"compression_level": 99}])
+def test_bad_encoding_options_name_the_valid_ones(options: dict) -> None:
+    from qserial import scenarios
+
+    with pytest.raises(ValueError, match=r"compression must be one of|dictionary must be|"
+                                         r"compression_level must be"):
+        qserial.dumps(scenarios.ghz(shots=100), format="parquet", **options)
