@@ -242,7 +242,12 @@ def test_bench_options_from_attribute_or_known_table() -> None:
     assert bench.bench_options(Listed()) == [{"codec": "zstd", "level": 3}]
     assert bench.bench_options(get_format("json")) == [
         {"compression": c} for c in bench.KNOWN_BENCH_OPTIONS["json"]["compression"]]
-    assert bench.bench_options(get_format("msgpack")) == []
+    assert bench.bench_options(get_format("msgpack")) == bench.KNOWN_BENCH_OPTIONS["msgpack"]
+
+    class Plain(Format):
+        name = "plain"
+
+    assert bench.bench_options(Plain()) == []
 
 
 def test_sweep_runs_every_option_and_reads_each_file_back() -> None:
