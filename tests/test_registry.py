@@ -163,6 +163,25 @@ def test_encode_and_decode_failures_name_the_tag_and_path() -> None:
     assert info.value.path == "$.items[1]"
 
 
+@pytest.mark.parametrize("tag, value, known", [
+    ("BitArray", {"array": np.zeros((2, 1), np.uint8), "num_bits": 3, "bit_order": "big"},
+     "array, num_bits"),
+    ("SamplerPubResult", {"data": Node("DataBin", {"fields": {}}), "metadata": {}, "extra": 1},
+     "data, metadata"),
+    ("ExecutionSpans", {"spans": [], "version": 2}, "spans"),
+])
+def test_unknown_fields_of_a_builtin_type_are_refused(tag: str, value: dict,
+                                                       known: str) -> None:
+    # Dropping a field qserial does not know would lose data without a word.
+    with pytest.raises(qserial.DecodeError, match=f"{tag} has unknown field.*known: {known}"
+                       ) as info:
+        qserial.from_tree({"x": [Node(tag, value)]})
+    assert info.value.path == "$.x[0]"
+    # The fields qserial knows, optional ones included, decode as before.
+    del value[next(k for k in value if k not in known.split(", "))]
+    qserial.from_tree(Node(tag, value))
+
+
 # -- aliases --------------------------------------------------------------------------
 
 

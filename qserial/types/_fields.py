@@ -10,12 +10,23 @@ from ..errors import DecodeError
 
 
 def fields(value: Any, tag: str, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict:
-    """Return ``value`` if it is a dict holding ``required`` keys and no unknown ones."""
+    """Return ``value`` if it is a dict holding the ``required`` keys and no others.
+
+    A key neither required nor ``optional`` raises: a field qserial does not know would
+    otherwise be dropped without a word.
+    """
     if not isinstance(value, dict):
         raise DecodeError(f"{tag} must hold a mapping of fields, not {type(value).__name__}")
     missing = [k for k in required if k not in value]
     if missing:
         raise DecodeError(f"{tag} lacks field(s) {', '.join(missing)}")
+    if len(value) > len(required):  # every required key is there: only then can others be
+        unknown = [k for k in value if k not in required and k not in optional]
+        if unknown:
+            names = ", ".join(repr(k)[:40] for k in unknown[:5])
+            raise DecodeError(f"{tag} has unknown field(s) {names}"
+                              f"{' and more' if len(unknown) > 5 else ''}; known: "
+                              f"{', '.join((*required, *optional))}")
     return value
 
 

@@ -33,7 +33,7 @@ def _encode_pub_result(res: PubResult) -> dict:
 
 def _pub_result_decoder(cls: type, tag: str):
     def decode(value: Any) -> PubResult:
-        f = _fields.fields(value, tag, ("data",))
+        f = _fields.fields(value, tag, ("data",), ("metadata",))
         if not isinstance(f["data"], DataBin):
             raise DecodeError(f"{tag}.data must be a DataBin, not {type(f['data']).__name__}")
         return cls(data=f["data"], metadata=_fields.mapping(f.get("metadata"), f"{tag}.metadata"))
@@ -42,7 +42,7 @@ def _pub_result_decoder(cls: type, tag: str):
 
 
 def _decode_primitive_result(value: Any) -> PrimitiveResult:
-    f = _fields.fields(value, "PrimitiveResult", ("pub_results",))
+    f = _fields.fields(value, "PrimitiveResult", ("pub_results",), ("metadata",))
     return PrimitiveResult(
         _fields.sequence(f["pub_results"], "PrimitiveResult.pub_results"),
         metadata=_fields.mapping(f.get("metadata"), "PrimitiveResult.metadata"),
@@ -54,7 +54,9 @@ def _encode_data_bin(data: DataBin) -> dict:
 
 
 def _decode_data_bin(value: Any) -> DataBin:
-    f = _fields.fields(value, "DataBin", ("fields",))
+    # field_types: written by RuntimeEncoder of qiskit-ibm-runtime 0.21; the values'
+    # own types say the same, so it is accepted and not needed.
+    f = _fields.fields(value, "DataBin", ("fields",), ("field_names", "shape", "field_types"))
     fields = _fields.mapping(f["fields"], "DataBin.fields")
     names = f.get("field_names", list(fields))
     names = _fields.sequence(names, "DataBin.field_names")

@@ -141,7 +141,7 @@ def _decode_execution_spans(value: Any) -> ExecutionSpans:
 
 
 def _decode_estimator_pub_result(value: Any) -> EstimatorPubResult:
-    f = _fields.fields(value, "EstimatorPubResult", ("data",))
+    f = _fields.fields(value, "EstimatorPubResult", ("data",), ("metadata",))
     if not isinstance(f["data"], DataBin):
         raise DecodeError("EstimatorPubResult.data must be a DataBin")
     return EstimatorPubResult(
@@ -150,7 +150,7 @@ def _decode_estimator_pub_result(value: Any) -> EstimatorPubResult:
 
 
 def _decode_noise_learner_result(value: Any) -> NoiseLearnerResult:
-    f = _fields.fields(value, "NoiseLearnerResult", ("data",))
+    f = _fields.fields(value, "NoiseLearnerResult", ("data",), ("metadata",))
     return NoiseLearnerResult(
         _fields.sequence(f["data"], "NoiseLearnerResult.data"),
         metadata=_fields.mapping(f.get("metadata"), "NoiseLearnerResult.metadata"),
@@ -158,7 +158,7 @@ def _decode_noise_learner_result(value: Any) -> NoiseLearnerResult:
 
 
 def _decode_layer_error(value: Any) -> LayerError:
-    f = _fields.fields(value, "LayerError", ("circuit", "qubits"))
+    f = _fields.fields(value, "LayerError", ("circuit", "qubits"), ("error",))
     qubits = [
         _fields.integer(q, "LayerError.qubits")
         for q in _fields.sequence(f["qubits"], "LayerError.qubits")
