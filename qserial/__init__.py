@@ -14,6 +14,7 @@ from .api import dump, dump_tree, dumps, load, load_tree, loads
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
+    FileChangedError,
     ForbiddenTypeError,
     FormatNotInstalledError,
     IntegrityError,
@@ -30,6 +31,7 @@ from .errors import (
     path_segment,
 )
 from .formats import Format, list_formats
+from .lazy import LazyResult, open
 from .registry import REGISTRY, TypeEntry, register_type
 from .tree import Node, UnknownObject
 
@@ -54,6 +56,9 @@ __all__ = [
     "load",
     "dumps",
     "loads",
+    "open",
+    "LazyResult",
+    "FileChangedError",
     "list_formats",
     "detect_format",
     "dump_tree",

@@ -20,6 +20,7 @@ __all__ = [
     "DecodeError",
     "TruncatedError",
     "IntegrityError",
+    "FileChangedError",
     "UnsupportedVersionError",
     "LimitExceededError",
     "WriteError",
@@ -129,6 +130,10 @@ class TruncatedError(DecodeError):
 
 class IntegrityError(DecodeError):
     """The stored digest does not match the data: the file was altered or damaged."""
+
+
+class FileChangedError(IntegrityError):
+    """A file open with :func:`qserial.open` was replaced or modified while open."""
 
 
 class UnsupportedVersionError(QSerialError):

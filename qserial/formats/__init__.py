@@ -56,6 +56,9 @@ class Format:
     supports_manifest
         True when :meth:`dump` stores ``manifest=`` in the file's header and
         :meth:`read_header` gives it back.
+    supports_lazy
+        True when :meth:`open_lazy` returns a :class:`qserial.lazy.PubReader` that
+        reads one pub at a time, for :func:`qserial.open`.
     """
 
     name: ClassVar[str] = ""
@@ -63,6 +66,7 @@ class Format:
     version: ClassVar[str] = "1.0"
     supports_partial: ClassVar[bool] = False
     supports_manifest: ClassVar[bool] = False
+    supports_lazy: ClassVar[bool] = False
 
     def sniff(self, head: bytes) -> bool:
         """Return whether a file starting with ``head`` is in this format.
@@ -98,6 +102,14 @@ class Format:
         """Read a tree from the file at ``path``; override when paths are faster."""
         with open(path, "rb") as stream:
             return self.load(stream, **options)
+
+    def open_lazy(self, path: str, **options: Any) -> Any:
+        """Open the file at ``path`` to read it pub by pub (see ``supports_lazy``).
+
+        Returns a :class:`qserial.lazy.PubReader` holding the file open; opening reads
+        only the file's structure. ``options`` are the load options.
+        """
+        raise UnsupportedFeatureError(f"format {self.name!r} cannot read pubs one at a time")
 
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """Return the header of the file in ``stream`` without reading its data.

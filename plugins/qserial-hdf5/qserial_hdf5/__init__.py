@@ -34,6 +34,7 @@ class HDF5Format(Format):
     version = "1.0"
     supports_partial = True
     supports_manifest = True
+    supports_lazy = True
 
     def sniff(self, head: bytes) -> bool:
         """HDF5's signature at offset 0 (the position qserial writes it at)."""
@@ -72,6 +73,14 @@ class HDF5Format(Format):
 
         path = os.fspath(path)
         return read(path, *_checked_path(path), verify=verify, pubs=pubs)
+
+    def open_lazy(self, path: str, *, verify: bool = True, **options: Any) -> Any:
+        """Open the file at ``path`` for :func:`qserial.open`: no dataset is read."""
+        _no_options(options)
+        from ._lazy import HDF5PubReader
+
+        path = os.fspath(path)
+        return HDF5PubReader(path, *_checked_path(path), verify=verify)
 
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """The file's format, layout version, writer versions and manifest (if any).

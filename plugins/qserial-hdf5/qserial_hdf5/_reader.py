@@ -6,9 +6,11 @@ structure. Either way the arrays' bytes are read with plain positioned reads.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+from collections.abc import Iterator
 from typing import IO, Any
 
 import h5py
@@ -69,43 +71,78 @@ def read(source: str | IO[bytes], file_size: int, end: int | None, verify: bool 
     it and HDF5's bytes as written, HDF5 is not opened at all. ``header_only`` returns
     the checked root attributes instead of the tree.
     """
-    fd = None
-    fid = None
-    # A valid index whose digest of HDF5's bytes no longer matches: those bytes were
-    # changed by something other than HDF5 (whose writes drop the index).
-    altered = False
+    opened = Opened(source, file_size, end, verify)
     try:
-        src: int | IO[bytes] = source
-        if isinstance(source, str):
-            fd = src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-        index = None if end is None or end == file_size else Index(src, file_size, end)
-        altered = index is not None and layout_digest(src, end, index.regions) != index.layout
-        if index is not None and not altered:
-            r = _Reader(file_size, src, None)
-            meta = _Meta(index.version, index.writer, index.manifest, index.digests,
-                         index.tree, verify)
-        else:
-            try:
-                fid = _open(source)
-            except Exception as exc:
-                raise _fail(exc, "cannot open the HDF5 file") from None
-            r = _Reader(file_size, src, fid)
-            meta = _meta_from_hdf5(r, fid, verify)
-        return meta if header_only else _read_tree(meta, r, verify, pubs)
-    except (IntegrityError, UnsupportedVersionError, PubIndexError):
-        raise
-    except QSerialError as exc:
-        if altered and isinstance(exc, DecodeError):
-            raise _altered(exc) from None
-        raise
-    except RecursionError:
-        raise LimitExceededError("the stored structure nests too deeply") from None
-    except MemoryError:
-        raise LimitExceededError("not enough memory to read the file") from None
-    except Exception as exc:
-        error = _fail(exc, "invalid qserial HDF5 file")
-        raise (_altered(error) if altered else error) from None
+        with opened.errors():
+            if header_only:
+                return opened.meta
+            return _read_tree(opened.meta, opened.reader(), verify, pubs)
     finally:
+        opened.close()
+
+
+class Opened:
+    """A file opened for reading: its checked root attributes, the handles to read it.
+
+    The data is read through ``src`` (a descriptor of ``source``, or the stream);
+    HDF5 opens the file only when it has no valid index.
+    """
+
+    def __init__(self, source: str | IO[bytes], file_size: int, end: int | None,
+                 verify: bool) -> None:
+        self.fd: int | None = None
+        self.fid: Any = None
+        self.file_size = file_size
+        # A valid index whose digest of HDF5's bytes no longer matches: those bytes were
+        # changed by something other than HDF5 (whose writes drop the index).
+        self.altered = False
+        try:
+            with self.errors():
+                self.src: int | IO[bytes] = source
+                if isinstance(source, str):
+                    self.fd = self.src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+                src = self.src
+                index = None if end is None or end == file_size else Index(src, file_size, end)
+                self.altered = (index is not None
+                                and layout_digest(src, end, index.regions) != index.layout)
+                if index is not None and not self.altered:
+                    self.meta = _Meta(index.version, index.writer, index.manifest,
+                                      index.digests, index.tree, verify)
+                else:
+                    try:
+                        self.fid = _open(source)
+                    except Exception as exc:
+                        raise _fail(exc, "cannot open the HDF5 file") from None
+                    self.meta = _meta_from_hdf5(self.reader(), self.fid, verify)
+        except BaseException:
+            self.close()
+            raise
+
+    def reader(self) -> _Reader:
+        """A reader with a buffer of its own."""
+        return _Reader(self.file_size, self.src, self.fid)
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Report h5py's, HDF5's and the OS's exceptions as QSerialErrors."""
+        try:
+            yield
+        except (IntegrityError, UnsupportedVersionError, PubIndexError):
+            raise
+        except QSerialError as exc:
+            if self.altered and isinstance(exc, DecodeError):
+                raise _altered(exc) from None
+            raise
+        except RecursionError:
+            raise LimitExceededError("the stored structure nests too deeply") from None
+        except MemoryError:
+            raise LimitExceededError("not enough memory to read the file") from None
+        except Exception as exc:
+            error = _fail(exc, "invalid qserial HDF5 file")
+            raise (_altered(error) if self.altered else error) from None
+
+    def close(self) -> None:
+        fd, fid, self.fd, self.fid = self.fd, self.fid, None, None
         if fd is not None:
             os.close(fd)
         if fid is not None:
@@ -376,13 +413,73 @@ class _Reader:
                                   f"the structure says {nbytes} at {at}")
 
 
-def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) -> Any:
-    digests = meta.digests
+def structure(meta: _Meta) -> None:
+    """Take the pubs' text lengths out of the root skeleton (once) and check them.
 
-    # Pass 1: every selected pub's structure, to size one buffer for all arrays.
+    Sets ``meta.count`` (None when the root is no PrimitiveResult), ``meta.lengths``
+    and ``meta.starts``.
+    """
+    if hasattr(meta, "count"):
+        return
     lengths = _take_pub_lengths(meta.skel)
-    extents = _skeleton.array_extents(meta.skel, meta.text)
     count = None if lengths is None else len(lengths)
+    if len(meta.digests) != (count or 0) + 2:
+        raise DecodeError("the number of pubs does not match the stored digests", "$")
+    if not count and meta.end != len(meta.tree) - 1:
+        raise DecodeError("attribute qserial_tree holds more than the structure describes",
+                          "$")
+    meta.lengths = lengths
+    meta.starts = _pub_starts(meta.end, lengths) if count else []
+    meta.count = count
+
+
+def pub_structure(meta: _Meta, i: int) -> tuple[int, str, bytes, Any]:
+    """Pub ``i``'s index, HDF5 path, text and skeleton (see :func:`structure`)."""
+    where = f"/{PUBS_GROUP}/{i}"
+    try:
+        start, end = _pub_span(meta.tree, meta.starts, meta.lengths, i)
+        skel = _skeleton.loads_span(meta.tree_text, start, end, f"the structure of {where}")
+    except QSerialError as e:
+        _pub_path(e, i)
+        raise
+    return i, where, meta.tree[start:end], skel
+
+
+def allocate(r: _Reader, meta: _Meta | None, pubs: list[tuple[int, str, bytes, Any]]) -> None:
+    """Size ``r``'s buffer for the root's arrays (unless ``meta`` is None) and ``pubs``'."""
+    extents = [] if meta is None else _skeleton.array_extents(meta.skel, meta.text)
+    for _i, _where, text, skel in pubs:
+        extents += _skeleton.array_extents(skel, text)
+    r.allocate(sum(-(-n // _ALIGN) * _ALIGN for _, n in extents))
+
+
+def read_root(meta: _Meta, r: _Reader, verify: bool, skel: Any) -> Any:
+    """The root's tree, from ``skel`` (the root skeleton, maybe pruned)."""
+    h_root = root_arrays_hasher() if verify else None
+    tree = r.read_group("", "/", meta.text, skel, h_root, hash_text=False)
+    if h_root is not None and h_root.intdigest() != int(meta.digests[1]):
+        raise integrity_error("the root's datasets", "$")
+    return tree
+
+
+def read_pub(meta: _Meta, r: _Reader, verify: bool, i: int, where: str, text: bytes,
+             skel: Any) -> Any:
+    """Pub ``i``'s tree, checked against its digest."""
+    try:
+        h = pub_hasher(i) if verify else None
+        out = r.read_group(where[1:] + "/", where, text, skel, h)
+        if h is not None and h.intdigest() != int(meta.digests[i + 2]):
+            raise integrity_error(where)
+    except QSerialError as e:
+        _pub_path(e, i)
+        raise
+    return out
+
+
+def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) -> Any:
+    # Pass 1: every selected pub's structure, to size one buffer for all arrays.
+    structure(meta)
+    count = meta.count
     if count is None:
         if pubs is not None:
             raise DecodeError("pubs= needs a file holding a PrimitiveResult", "$")
@@ -391,26 +488,8 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
         indices = list(range(count))
     else:
         indices = partial.pub_indices(pubs, count)
-    if len(digests) != (count or 0) + 2:
-        raise DecodeError("the number of pubs does not match the stored digests", "$")
-    if not count and meta.end != len(meta.tree) - 1:
-        raise DecodeError("attribute qserial_tree holds more than the structure describes",
-                          "$")
-    selected = []
-    starts = _pub_starts(meta.end, lengths) if indices else []
-    for i in indices:
-        where = f"/{PUBS_GROUP}/{i}"
-        try:
-            start, end = _pub_span(meta.tree, starts, lengths, i)
-            skel = _skeleton.loads_span(meta.tree_text, start, end,
-                                        f"the structure of {where}")
-        except QSerialError as e:
-            _pub_path(e, i)
-            raise
-        text = meta.tree[start:end]
-        selected.append((i, where, text, skel))
-        extents += _skeleton.array_extents(skel, text)
-    r.allocate(sum(-(-n // _ALIGN) * _ALIGN for _, n in extents))
+    selected = [pub_structure(meta, i) for i in indices]
+    allocate(r, meta, selected)
     root = meta.skel
     if pubs is not None:
         # Only the selected pubs' execution spans are decoded (the root's text is
@@ -418,22 +497,10 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
         root = _restrict_spans(root, indices)
 
     # Pass 2: read and verify.
-    h_root = root_arrays_hasher() if verify else None
-    tree = r.read_group("", "/", meta.text, root, h_root, hash_text=False)
-    if h_root is not None and h_root.intdigest() != int(digests[1]):
-        raise integrity_error("the root's datasets", "$")
+    tree = read_root(meta, r, verify, root)
     if count is None:
         return tree
-    results = []
-    for i, where, text, skel in selected:
-        try:
-            h = pub_hasher(i) if verify else None
-            results.append(r.read_group(where[1:] + "/", where, text, skel, h))
-            if h is not None and h.intdigest() != int(digests[i + 2]):
-                raise integrity_error(where)
-        except QSerialError as e:
-            _pub_path(e, i)
-            raise
+    results = [read_pub(meta, r, verify, *sel) for sel in selected]
     return Node(tree.tag, {**tree.value, "pub_results": results})
 
 

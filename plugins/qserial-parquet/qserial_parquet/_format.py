@@ -55,6 +55,7 @@ class ParquetFormat(qserial.Format):
     version = FORMAT_VERSION
     supports_partial = True
     supports_manifest = True
+    supports_lazy = True
 
     def sniff(self, head: bytes) -> bool:
         """Parquet files start with ``PAR1``."""
@@ -96,6 +97,12 @@ class ParquetFormat(qserial.Format):
         from ._layout import read_header
 
         return read_header(path)
+
+    def open_lazy(self, path: str, **options: Any) -> Any:
+        """Open the file at ``path`` for :func:`qserial.open`: only its footer is read."""
+        from ._lazy import ParquetPubReader
+
+        return ParquetPubReader(path, **options)
 
     def load_path(self, path: str, **options: Any) -> Any:
         """Read a tree from the file at ``path``, only the row groups needed."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import numpy as np
@@ -438,19 +439,15 @@ def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = T
          max_bytes: int = DEFAULT_MAX_BYTES,
          max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
     """Read the tree of a qserial Parquet file (a path, or the whole file as bytes)."""
+    with translated_errors(), _native(source) as src:
+        return open_reader(src, verify, max_bytes, max_expansion).read(pubs)
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """Report what pyarrow or numpy raise on damaged input as a QSerialError."""
     try:
-        with _native(source) as src:
-            size = src.size()
-            _checked_footer(size, lambda offset, n: src.read_at(n, offset))
-            try:
-                pf = pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
-                meta = pf.metadata.metadata or {}
-            except (pa.ArrowException, OSError, ValueError) as exc:
-                raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
-            limit = max_bytes
-            if max_expansion is not None:
-                limit = min(limit, max(int(max_expansion * size), FREE_EXPANSION_BYTES))
-            return _Reader(pf, meta, size, verify, limit).read(pubs)
+        yield
     except QSerialError:
         raise
     except MemoryError:
@@ -460,6 +457,22 @@ def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = T
     except Exception as exc:  # anything pyarrow or numpy raise on damaged input
         raise DecodeError(f"damaged qserial Parquet file: {type(exc).__name__}: {exc}",
                           "$") from None
+
+
+def open_reader(src: pa.NativeFile, verify: bool, max_bytes: int,
+                max_expansion: float | None) -> _Reader:
+    """A reader of the open file ``src``, once its seal vouches for its footer."""
+    size = src.size()
+    _checked_footer(size, lambda offset, n: src.read_at(n, offset))
+    try:
+        pf = pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
+        meta = pf.metadata.metadata or {}
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
+    limit = max_bytes
+    if max_expansion is not None:
+        limit = min(limit, max(int(max_expansion * size), FREE_EXPANSION_BYTES))
+    return _Reader(pf, meta, size, verify, limit)
 
 
 def _rows(column: pa.ChunkedArray, offset: int, n: int) -> pa.Array:
@@ -507,6 +520,17 @@ class _Reader:
         self.verify, self.max_bytes = verify, max_bytes
 
     def read(self, pubs: list[int] | None) -> Any:
+        self.check()
+        if self.pub_rows is None:
+            if pubs is not None:
+                raise DecodeError("pubs= needs a file holding a PrimitiveResult", "$")
+            return _treejson.decode(self.rest_json, "$", None)
+        selected = self.selected(pubs)
+        tree = self.root(None if pubs is None else selected)
+        return Node(tree.tag, {**tree.value, "pub_results": self.pubs(selected)})
+
+    def check(self) -> None:
+        """Check the header, the digest of the header and tree, and the layout."""
         meta = self.meta
         if K_HEADER not in meta:
             raise DecodeError("a Parquet file, but not one qserial wrote: no 'qserial' "
@@ -525,28 +549,36 @@ class _Reader:
         self._layout(header)
         if K_TREE not in meta:
             raise DecodeError("the Parquet metadata has no 'qserial.tree' entry", "$")
-        if self.pub_rows is None:
-            if pubs is not None:
-                raise DecodeError("pubs= needs a file holding a PrimitiveResult", "$")
-            return _treejson.decode(rest_json, "$", None)
+        if self.verify and self.pub_rows is not None and (
+                not isinstance(digests.get("pubs"), list)
+                or len(digests["pubs"]) != len(self.pub_rows)):
+            raise IntegrityError("the digest list does not match the number of pubs", "$")
+        self.rest_json, self.digests = rest_json, digests
+
+    def selected(self, pubs: list[int] | None) -> list[int]:
+        """``pubs`` checked against the file's pubs, as non-negative indices (all if None)."""
         count = len(self.pub_rows)
         if pubs is None:
-            selected = list(range(count))
-            tree = _treejson.decode(rest_json, "$", None)
-        else:
-            selected = partial.pub_indices(pubs, count)
+            return list(range(count))
+        return partial.pub_indices(pubs, count)
+
+    def root(self, selected: list[int] | None) -> Any:
+        """The PrimitiveResult without its pubs; spans restricted to ``selected`` if given."""
+        prune = None
+        if selected is not None:
             # Only the selected pubs' execution spans are decoded.
-            tree = _treejson.decode(rest_json, "$", None,
-                                    prune=lambda doc: _treejson.restrict_spans(doc, selected))
+            def prune(doc: Any) -> Any:
+                return _treejson.restrict_spans(doc, selected)
+        tree = _treejson.decode(self.rest_json, "$", None, prune=prune)
         if not (type(tree) is Node and tree.tag == "PrimitiveResult"
                 and type(tree.value) is dict and tree.value.get("pub_results") == []):
             raise DecodeError("the header lists pubs but the tree is no PrimitiveResult", "$")
-        if self.verify and (not isinstance(digests.get("pubs"), list)
-                            or len(digests["pubs"]) != count):
-            raise IntegrityError("the digest list does not match the number of pubs", "$")
+        return tree
+
+    def pubs(self, selected: list[int]) -> list[Any]:
+        """The trees of the pubs at ``selected`` (non-negative indices)."""
         table = self._read_rows(selected)
-        out = [self._pub(i, table, digests) for i in selected]
-        return Node(tree.tag, {**tree.value, "pub_results": out})
+        return [self._pub(i, table, self.digests) for i in selected]
 
     def _layout(self, header: dict) -> None:
         """Check the header against the file's schema and row groups."""
