@@ -8,6 +8,7 @@ same interface.
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Iterator
 from typing import IO, Any
@@ -151,8 +152,9 @@ class LazyResult:
     def __getitem__(self, index: int | slice) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._count))]
-        if isinstance(index, bool) or not isinstance(index, int):
+        if isinstance(index, bool) or not hasattr(index, "__index__"):
             raise TypeError(f"pub indices are integers or slices, not {type(index).__name__}")
+        index = operator.index(index)  # numpy integers too
         if not -self._count <= index < self._count:
             raise PubIndexError(f"pub index {index} is out of range for {self._count} pubs")
         index %= self._count

@@ -47,6 +47,7 @@ def test_open_reads_like_load(fmt: str, tmp_path: Path) -> None:
             assert len(got) == len(result)
             assert_equal(got[0], result[0], exact=exact)
             assert_equal(got[-1], result[-1], exact=exact)
+            assert_equal(got[np.int64(0)], result[0], exact=exact)
             assert_equal(got[::2], list(result)[::2], exact=exact)
             assert_equal(list(got), list(result), exact=exact)
             assert_equal(got.metadata, result.metadata, exact=exact)
