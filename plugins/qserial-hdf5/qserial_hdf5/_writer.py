@@ -24,12 +24,6 @@ from qserial.formats import writer_versions
 from . import _layout, _skeleton
 from ._index import index_bytes, layout_digest
 from ._layout import (
-    A_DIGEST,
-    A_FORMAT,
-    A_MANIFEST,
-    A_TREE,
-    A_VERSION,
-    A_WRITER,
     FORMAT_NAME,
     PUBS_GROUP,
     U8,
@@ -254,13 +248,14 @@ def _write_objects(w: _Writer, tree: Any, manifest_text: bytes | None) -> tuple:
     rest = np.array(digests, dtype=U64)
     root = root_digest(version, writer, manifest_text, root_text, rest.tobytes())
     all_digests = np.concatenate([np.array([root], U64), rest])
-    w.text_attr(fid, A_FORMAT, FORMAT_NAME.encode())
-    w.text_attr(fid, A_VERSION, version)
-    w.text_attr(fid, A_WRITER, writer)
+    w.text_attr(fid, _layout.A_FORMAT, FORMAT_NAME.encode())
+    w.text_attr(fid, _layout.A_VERSION, version)
+    w.text_attr(fid, _layout.A_WRITER, writer)
     if manifest_text is not None:
-        w.text_attr(fid, A_MANIFEST, manifest_text)
-    w.text_attr(fid, A_TREE, tree_text)
-    attr = h5a.create(fid, A_DIGEST, h5t.STD_U64LE, h5s.create_simple(all_digests.shape))
+        w.text_attr(fid, _layout.A_MANIFEST, manifest_text)
+    w.text_attr(fid, _layout.A_TREE, tree_text)
+    attr = h5a.create(fid, _layout.A_DIGEST, h5t.STD_U64LE,
+                      h5s.create_simple(all_digests.shape))
     attr.write(all_digests)
     return version, writer, manifest_text, all_digests, tree_text
 
