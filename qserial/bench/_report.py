@@ -70,6 +70,7 @@ def columns(statistic: str = "median") -> list[tuple[str, Callable[[dict[str, An
     return [
         ("format", lambda row: row["subject"]),
         ("file size", lambda row: fmt_size(row["size"])),
+        ("x entropy", lambda row: _num(row["ratios"].get("size_vs_entropy"))),
         ("write", lambda row: _timing(row, "write", key)),
         ("read", lambda row: _timing(row, "read", key)),
         ("MB/s w / r", lambda row: _pair(row["throughput_MBps"].get("write"),
@@ -100,6 +101,10 @@ def legend(report: dict[str, Any]) -> list[str]:
         "'json (Runtime file)': qserial.load of RuntimeEncoder's file. w / r: write / read.",
         "durable write: qserial.dump(obj, path) (temporary file, fsync, rename, fsync of "
         "the folder), and in brackets its ratio to raw I/O doing the same.",
+        "x entropy: file size / the entropy of the result's shots, per register and pub "
+        "(shots x the entropy of the outcome frequencies where outcomes are few, else the "
+        "sum of per-bit entropies): the size no lossless format beats. 'raw zstd-1': the "
+        "arrays' bytes each compressed with zstd level 1, then written and read as raw I/O.",
         f"x raw: time / raw I/O time of the same bytes (like with like; 1 is the floor). "
         f"x Runtime: time / RuntimeEncoder's write, RuntimeDecoder's read, and file size / "
         f"RuntimeEncoder's (below 1: faster, smaller). Ratios use the {stat}.",
@@ -114,7 +119,9 @@ def legend(report: dict[str, Any]) -> list[str]:
 def _title(case: dict[str, Any]) -> str:
     n = case.get("pubs")
     pubs = "" if n is None else f", {n} pub" + ("" if n == 1 else "s")
-    return f"{case['name']}: {fmt_size(case['array_bytes'])} of arrays{pubs}"
+    entropy = case.get("entropy_bytes")
+    shots = "" if entropy is None else f", {fmt_size(entropy)} of entropy in its shots"
+    return f"{case['name']}: {fmt_size(case['array_bytes'])} of arrays{pubs}{shots}"
 
 
 def _machine_line(report: dict[str, Any]) -> str:
@@ -153,7 +160,8 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     if console.width >= WIDE:
         groups = [cols]
     else:
-        first = {"format", "file size", "write", "read", "durable w (x raw)", "check"}
+        first = {"format", "file size", "x entropy", "write", "read", "durable w (x raw)",
+                 "check"}
         groups = [[c for c in cols if c[0] in first],
                   [c for c in cols if c[0] not in first or c[0] == "format"]]
     console.print(_machine_line(report), markup=False)

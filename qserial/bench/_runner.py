@@ -14,7 +14,18 @@ from typing import Any
 import numpy as np
 
 from ._cases import Case, default_cases
-from ._subjects import RAW, RUNTIME, Ops, Subject, array_views, arrays_of, make_ops
+from ._entropy import shot_entropy_bytes
+from ._subjects import (
+    RAW,
+    RUNTIME,
+    ZSTD,
+    Ops,
+    Subject,
+    array_views,
+    arrays_of,
+    make_ops,
+    zstd_available,
+)
 from ._timing import MIN_SAMPLE_S, Step, Timing, measure_interleaved
 
 __all__ = ["run", "resolve_settings", "steps_per_case", "bench_options",
@@ -75,7 +86,7 @@ def bench_options(fmt: Any) -> list[dict[str, Any]]:
 def _subjects(formats: Sequence[str], sweep: bool) -> list[Subject]:
     from ..formats import get_format
 
-    subjects = [RAW, RUNTIME]
+    subjects = [RAW, *([ZSTD] if zstd_available() else []), RUNTIME]
     for name in formats:
         subjects.append(Subject("format", name))
         if name == "json":
@@ -107,7 +118,7 @@ def _check(subject: Subject, loaded: Any, obj: Any, arrays: Sequence[np.ndarray]
     """
     from ..testing import first_difference
 
-    if subject.kind == "raw":
+    if subject.kind in ("raw", "zstd"):
         expected = (np.concatenate([np.frombuffer(v, np.uint8) for v in array_views(arrays)])
                     if arrays else np.empty(0, np.uint8))
         if not np.array_equal(loaded, expected):
@@ -164,6 +175,7 @@ def _bench_case(case: Case, subjects: Sequence[Subject], folder: str, settings: 
     tree = to_tree(obj)
     arrays = arrays_of(obj, tree)
     array_bytes = int(sum(a.nbytes for a in arrays))
+    entropy = shot_entropy_bytes(tree)
     pubs = None
     if type(tree) is Node and tree.tag == "PrimitiveResult":
         pubs = len(tree.value["pub_results"])
@@ -246,7 +258,7 @@ def _bench_case(case: Case, subjects: Sequence[Subject], folder: str, settings: 
             ops[s].remove()
             ops[s].remove_durable()
     return {"name": case.name, "source": case.source, "array_bytes": array_bytes,
-            "pubs": pubs, "rows": [rows[s] for s in subjects]}
+            "entropy_bytes": entropy, "pubs": pubs, "rows": [rows[s] for s in subjects]}
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -277,6 +289,7 @@ def _add_ratios(case: dict[str, Any], statistic: str) -> None:
             "write_vs_runtime": _ratio(t(row, "write"), t(runtime, "write")),
             "read_vs_runtime": _ratio(t(row, "read"), t(runtime, "read")),
             "size_vs_runtime": _ratio(row["size"], runtime["size"] if runtime else None),
+            "size_vs_entropy": _ratio(row["size"], case.get("entropy_bytes")),
         }
         memory = row["memory"] or {}
         for op in ("write", "read"):

@@ -26,7 +26,8 @@ import numpy as np
 
 from .._atomic import fsync_folder
 
-__all__ = ["Subject", "Ops", "make_ops", "read_op", "array_views", "arrays_of", "RAW", "RUNTIME"]
+__all__ = ["Subject", "Ops", "make_ops", "read_op", "array_views", "arrays_of", "RAW", "RUNTIME",
+           "ZSTD", "zstd_available"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class Subject:
     Attributes
     ----------
     kind
-        ``"raw"``, ``"runtime"``, ``"format"``, or ``"runtime-file"`` (qserial reading
+        ``"raw"``, ``"zstd"`` (raw I/O of the arrays compressed with zstd level 1),
+        ``"runtime"``, ``"format"``, or ``"runtime-file"`` (qserial reading
         the file RuntimeEncoder wrote; read only).
     format
         Format name for ``"format"`` and ``"runtime-file"``.
@@ -53,6 +55,8 @@ class Subject:
         """Row label: ``"raw I/O"``, ``"RuntimeEncoder"``, ``"parquet compression=zstd"``."""
         if self.kind == "raw":
             return "raw I/O"
+        if self.kind == "zstd":
+            return "raw zstd-1"
         if self.kind == "runtime":
             return "RuntimeEncoder"
         if self.kind == "runtime-file":
@@ -67,6 +71,9 @@ class Subject:
 
 
 RAW = Subject("raw")
+#: The arrays' bytes, each compressed with zstd at level 1, written and read as raw I/O
+#: does: what compressing costs at the least, for formats that compress.
+ZSTD = Subject("zstd")
 RUNTIME = Subject("runtime")
 
 
@@ -155,6 +162,59 @@ def _raw_ops(arrays: Sequence[np.ndarray], folder: str, stem: str) -> Ops:
     return Ops(path, write, durable, read_op(RAW, path), durable_path)
 
 
+def zstd_available() -> bool:
+    """Whether the ``zstandard`` package (the ``raw zstd-1`` reference) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("zstandard") is not None
+
+
+def _zstd_ops(arrays: Sequence[np.ndarray], folder: str, stem: str) -> Ops:
+    import zstandard
+
+    views = array_views(arrays)
+    path = os.path.join(folder, f"{stem}.zst")
+    durable_path = os.path.join(folder, f"{stem}.durable.zst")
+
+    def frames() -> list[bytes]:
+        cctx = zstandard.ZstdCompressor(level=1)
+        return [cctx.compress(v) for v in views]
+
+    def write() -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, [memoryview(f) for f in frames()])
+        finally:
+            os.close(fd)
+
+    def durable() -> None:
+        tmp = durable_path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, [memoryview(f) for f in frames()])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, durable_path)
+        fsync_folder(folder)
+
+    def read() -> np.ndarray:
+        packed = read_op(RAW, path)()
+        total = sum(len(v) for v in views)
+        out = np.empty(total, np.uint8)
+        with zstandard.ZstdDecompressor().stream_reader(
+                memoryview(packed), read_across_frames=True) as reader:
+            view, n = memoryview(out), 0
+            while n < total:
+                got = reader.readinto(view[n:])
+                if not got:
+                    raise OSError(f"{path} inflated to {n} of {total} bytes")
+                n += got
+        return out
+
+    return Ops(path, write, durable, read, durable_path)
+
+
 def _runtime_ops(obj: Any, folder: str, stem: str) -> Ops:
     from qiskit_ibm_runtime import RuntimeEncoder
 
@@ -237,6 +297,8 @@ def make_ops(subject: Subject, obj: Any, arrays: Sequence[np.ndarray], folder: s
     """
     if subject.kind == "raw":
         return _raw_ops(arrays, folder, stem)
+    if subject.kind == "zstd":
+        return _zstd_ops(arrays, folder, stem)
     if subject.kind == "runtime":
         return _runtime_ops(obj, folder, stem)
     if subject.kind == "runtime-file":
