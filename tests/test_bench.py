@@ -57,11 +57,16 @@ def test_quick_json_has_every_format_and_reference(quick_json: Any) -> None:
     result = scenarios.small_sampler()
     assert case["array_bytes"] == result[0].data.meas.array.nbytes == 1024
     rows = _rows(case)
-    assert set(rows) == {"raw I/O", "RuntimeEncoder", "json (Runtime file)",
+    assert set(rows) == {"raw I/O", "raw zstd-1", "RuntimeEncoder", "json (Runtime file)",
                          *qserial.list_formats()}
     # The raw floor stores exactly the array bytes and reads back the same bytes.
     assert rows["raw I/O"]["size"] == case["array_bytes"]
     assert rows["raw I/O"]["check"] == "bytes-equal"
+    assert rows["raw zstd-1"]["check"] == "bytes-equal"
+    # Sizes against the entropy of the shots (5 bits x 1024 shots, skewed outcomes).
+    assert 0 < case["entropy_bytes"] < 1024 * 5 / 8
+    assert rows["raw I/O"]["ratios"]["size_vs_entropy"] == pytest.approx(
+        1024 / case["entropy_bytes"])
     for name in qserial.list_formats():
         row = rows[name]
         assert row["error"] is None and not row["failed"], row

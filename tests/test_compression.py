@@ -75,3 +75,21 @@ def test_aer_scenarios_are_noisy_device_samples() -> None:
     assert again[0].data.meas == result[0].data.meas  # seeded
     qaoa = scenarios.aer_qaoa(qubits=4, shots=2000)[0].data.meas
     assert qaoa.num_bits == 4 and len(qaoa.get_counts()) > 8
+
+
+def test_shot_entropy_of_known_distributions() -> None:
+    from qserial import to_tree
+    from qserial.bench._entropy import register_entropy_bits, shot_entropy_bytes
+
+    # Few outcomes: shots x the entropy of their frequencies (here exactly 1 bit a shot).
+    half = np.repeat(np.array([[0x00, 0x00], [0x0F, 0xFF]], np.uint8), 500, axis=0)
+    assert register_entropy_bits(half, 12) == pytest.approx(1000.0)
+    # Many outcomes: the sum of per-bit entropies (uniform bits: all of them).
+    uniform = _uniform(40_000).reshape(10_000, 4)
+    assert register_entropy_bits(uniform, 32) == pytest.approx(10_000 * 32, rel=1e-3)
+    # A result: every register of every pub; none without shots.
+    result = scenarios.mixed_sweep(pubs=2, params=2, shots=500)
+    assert shot_entropy_bytes(to_tree(result)) == pytest.approx(sum(
+        register_entropy_bits(pub.data[name].array, pub.data[name].num_bits)
+        for pub in result for name in pub.data) / 8)
+    assert shot_entropy_bytes(to_tree(scenarios.estimator(pubs=1))) is None
