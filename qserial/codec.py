@@ -27,13 +27,6 @@ _SCALARS = frozenset({type(None), bool, int, float, str, bytes})
 key_segment = path_segment
 
 
-def _check_array(arr: np.ndarray) -> None:
-    if arr.dtype.hasobject:
-        raise UnsupportedTypeError(
-            f"numpy arrays of dtype {arr.dtype} hold Python objects and cannot be stored safely"
-        )
-
-
 def _type_name(t: type) -> str:
     """``module.QualName`` of ``t``, for messages; never fails.
 
@@ -108,8 +101,7 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
                     e._prepend(key_segment(k))
                     raise
             return Node("dict", pairs)
-        if t is np.ndarray:
-            _check_array(x)
+        if t is np.ndarray and not x.dtype.hasobject:
             return x
         if t is Node or t is UnknownObject:
             return Node(x.tag, enc(x.value))

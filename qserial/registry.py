@@ -66,6 +66,12 @@ class Builtin(NamedTuple):
 _BUILTIN = "qserial.types.builtin"
 _QISKIT = "qserial.types.qiskit"
 _RUNTIME = "qserial.types.runtime"
+_INPUTS = "qserial.types.qiskit_inputs"
+_PROGRAM = "qserial.types.quantum_program"
+_AER = "qserial.types.aer"
+_QI = "qiskit.quantum_info."
+_CONTAINERS = "qiskit.primitives.containers."
+_RESULTS = "qiskit_ibm_runtime.results."
 
 #: Every tag (aliases included) of the types shipped with qserial. Nothing else
 #: lists them: the lookups by tag and by class below derive from this table.
@@ -79,6 +85,7 @@ BUILTIN_TYPES: Mapping[str, Builtin] = MappingProxyType({
     "date": Builtin(_BUILTIN, "datetime.date"),
     "dict": Builtin(_BUILTIN, "builtins.dict"),
     "npscalar": Builtin(_BUILTIN, "numpy.generic"),
+    "objarray": Builtin(_BUILTIN, "numpy.ndarray"),  # object dtype only: others are leaves
     # Qiskit
     "PrimitiveResult": Builtin(_QISKIT, "qiskit.primitives.containers.PrimitiveResult"),
     "PubResult": Builtin(_QISKIT, "qiskit.primitives.containers.PubResult"),
@@ -101,6 +108,42 @@ BUILTIN_TYPES: Mapping[str, Builtin] = MappingProxyType({
     "NoiseLearnerResult": Builtin(_RUNTIME, "qiskit_ibm_runtime.results.NoiseLearnerResult"),
     "LayerError": Builtin(_RUNTIME, "qiskit_ibm_runtime.results.LayerError"),
     "PauliLindbladError": Builtin(_RUNTIME, "qiskit_ibm_runtime.results.PauliLindbladError"),
+    # What RuntimeEncoder writes besides results, under its tags ...
+    "Parameter": Builtin(_INPUTS, "qiskit.circuit.Parameter"),
+    "Instruction": Builtin(_INPUTS, "qiskit.circuit.Instruction"),
+    "Pauli": Builtin(_INPUTS, _QI + "Pauli"),
+    "SparsePauliOp": Builtin(_INPUTS, _QI + "SparsePauliOp"),
+    "PauliLindbladMap": Builtin(_INPUTS, _QI + "PauliLindbladMap"),
+    "ObservablesArray": Builtin(_INPUTS, _CONTAINERS + "ObservablesArray"),
+    "BindingsArray": Builtin(_INPUTS, _CONTAINERS + "BindingsArray"),
+    "Result": Builtin(_INPUTS, "qiskit.result.Result"),
+    "NoiseModel": Builtin(_AER, "qiskit_aer.noise.NoiseModel"),
+    # ... and, under qserial's own tags, what it has no tag for (or writes lossily).
+    "qserial.qiskit.EstimatorPub": Builtin(_INPUTS, _CONTAINERS + "EstimatorPub"),
+    "qserial.qiskit.SamplerPub": Builtin(_INPUTS, _CONTAINERS + "SamplerPub"),
+    "qserial.qiskit.ParameterVectorElement": Builtin(
+        _INPUTS, "qiskit.circuit.ParameterVectorElement"),
+    "qserial.qiskit.QubitSparsePauliList": Builtin(_INPUTS, _QI + "QubitSparsePauliList"),
+    # The executor's results (ChunkPart, ChunkSpan, ChunkTiming are samplomatic's,
+    # re-exported by qiskit-ibm-runtime).
+    "qserial.runtime.ChunkPart": Builtin(_PROGRAM, _RESULTS + "ChunkPart"),
+    "qserial.runtime.ChunkSpan": Builtin(_PROGRAM, _RESULTS + "ChunkSpan"),
+    "qserial.runtime.ChunkTiming": Builtin(_PROGRAM, _RESULTS + "ChunkTiming"),
+    "qserial.runtime.SchedulerTiming": Builtin(_PROGRAM, _RESULTS + "SchedulerTiming"),
+    "qserial.runtime.StretchValues": Builtin(_PROGRAM, _RESULTS + "StretchValues"),
+    "qserial.runtime.ItemMetadata": Builtin(_PROGRAM, _RESULTS + "ItemMetadata"),
+    "qserial.runtime.Metadata": Builtin(_PROGRAM, _RESULTS + "Metadata"),
+    "qserial.runtime.QuantumProgramItemResult": Builtin(
+        _PROGRAM, _RESULTS + "QuantumProgramItemResult"),
+    "qserial.runtime.QuantumProgramResult": Builtin(_PROGRAM, _RESULTS + "QuantumProgramResult"),
+    "qserial.runtime.CalibratorResult": Builtin(_PROGRAM, _RESULTS + "CalibratorResult"),
+    "qserial.runtime.NoiseLearnerV3Result": Builtin(_PROGRAM, _RESULTS + "NoiseLearnerV3Result"),
+    "qserial.runtime.NoiseLearnerV3Results": Builtin(
+        _PROGRAM, _RESULTS + "NoiseLearnerV3Results"),
+    "qserial.samplomatic.QuantumProgramItemResult": Builtin(
+        _PROGRAM, "samplomatic.quantum_program.QuantumProgramItemResult"),
+    "qserial.samplomatic.QuantumProgramResult": Builtin(
+        _PROGRAM, "samplomatic.quantum_program.QuantumProgramResult"),
 })
 
 

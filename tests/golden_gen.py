@@ -239,6 +239,242 @@ def _noise_learner_result() -> Any:
         metadata={"backend": "fake_manila", "input_options": {"max_layers_to_learn": 4}})
 
 
+# -- pubs, operators, gates and object arrays (fixed uuids: values must never change) --------
+
+
+def _param(name: str, n: int) -> Any:
+    import uuid
+
+    from qiskit.circuit import Parameter
+
+    return Parameter(name, uuid=uuid.UUID(int=0x5EED0000 + n))
+
+
+def _objarray() -> Any:
+    arr = np.empty((2, 3), dtype=object)
+    for i, item in enumerate([1, "two", None, {"k": 2.5}, complex(1, -1), b"\x00\xff"]):
+        arr.flat[i] = item
+    return arr
+
+
+def _parameter() -> Any:
+    return [_param("theta", 1), _param("\u03c6_1", 2)]
+
+
+def _parameter_vector_element() -> Any:
+    import uuid
+
+    from qiskit.circuit import ParameterVector
+
+    vector = ParameterVector("v", 3, uuid=uuid.UUID(int=0x5EED1000))
+    return [vector[0], vector[2]]
+
+
+def _instruction() -> Any:
+    from qiskit.circuit import Measure
+    from qiskit.circuit.library import CXGate, PhaseGate, U2Gate
+
+    return [CXGate(), PhaseGate(1.0), U2Gate(_param("phi", 3), 0.5), Measure()]
+
+
+def _pauli() -> Any:
+    from qiskit.quantum_info import Pauli
+
+    return [Pauli("XYZ"), Pauli("-iIXZ")]
+
+
+def _sparse_pauli_op() -> Any:
+    from qiskit.quantum_info import SparsePauliOp
+
+    return SparsePauliOp(["XYZX", "IIZZ"], coeffs=[2.0, 1 + 2j])
+
+
+def _pauli_lindblad_map() -> Any:
+    from qiskit.quantum_info import PauliLindbladMap
+
+    return PauliLindbladMap.from_list([("IIIXI", 0.1), ("XXIII", 0.3), ("IIYIY", 0.4)])
+
+
+def _qubit_sparse_pauli_list() -> Any:
+    from qiskit.quantum_info import QubitSparsePauliList
+
+    return QubitSparsePauliList.from_sparse_list([("XZ", (0, 2)), ("Y", (1,))], num_qubits=3)
+
+
+def _observables_array() -> Any:
+    from qiskit.primitives.containers.observables_array import ObservablesArray
+
+    return ObservablesArray([[{"XX": 0.5, "ZI": -1.0}, "YY"], ["0+", {"IZ": 2.0}]])
+
+
+def _bindings_array() -> Any:
+    from qiskit.primitives.containers.bindings_array import BindingsArray
+
+    return BindingsArray({("a", "b"): _unit("BindingsArray.ab", (3, 2)),
+                          "c": _unit("BindingsArray.c", (3,))})
+
+
+def _pub_circuit(measure: bool) -> Any:
+    from qiskit import QuantumCircuit
+
+    circuit = QuantumCircuit(2, name="pub")
+    circuit.rx(_param("a", 4), 0)
+    circuit.ry(_param("b", 5), 1)
+    circuit.cx(0, 1)
+    if measure:
+        circuit.measure_all()
+    return circuit
+
+
+def _estimator_pub() -> Any:
+    from qiskit.primitives.containers.bindings_array import BindingsArray
+    from qiskit.primitives.containers.estimator_pub import EstimatorPub
+    from qiskit.primitives.containers.observables_array import ObservablesArray
+
+    return EstimatorPub(_pub_circuit(False), ObservablesArray([{"XX": 0.1}, {"ZZ": 1.0}]),
+                        BindingsArray({("a", "b"): _unit("EstimatorPub.ab", (2, 2))}), 0.05)
+
+
+def _sampler_pub() -> Any:
+    from qiskit.primitives.containers.bindings_array import BindingsArray
+    from qiskit.primitives.containers.sampler_pub import SamplerPub
+
+    return SamplerPub(_pub_circuit(True),
+                      BindingsArray({"a": _unit("SamplerPub.a", (4,)),
+                                     "b": _unit("SamplerPub.b", (4,))}), 1000)
+
+
+def _result() -> Any:
+    from qiskit.result import Result
+
+    return Result.from_dict({
+        "backend_name": "fake_manila", "backend_version": "1.0", "qobj_id": "q1",
+        "job_id": "j1", "success": True, "date": "2024-06-14T11:44:31",
+        "results": [{"shots": 100, "success": True, "meas_level": 2,
+                     "data": {"counts": {"0x0": 48, "0x3": 52}},
+                     "header": {"name": "bell", "memory_slots": 2}}]})
+
+
+def _noise_model() -> Any:
+    import warnings
+
+    from qiskit_aer.noise import NoiseModel
+
+    # Fixed error ids, in the form NoiseModel.from_dict returns (see the strategy).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return NoiseModel.from_dict({"errors": [
+            {"type": "qerror", "id": "0123456789abcdef0123456789abcdef", "operations": ["cx"],
+             "instructions": [[{"name": "pauli", "qubits": [0, 1], "params": ["ZZ"]}],
+                              [{"name": "pauli", "qubits": [0, 1], "params": ["II"]}]],
+             "probabilities": [0.25, 0.75], "gate_qubits": [(0, 1)]}]})
+
+
+# -- the executor's results --------------------------------------------------------------------
+
+
+def _chunk_part() -> Any:
+    from qiskit_ibm_runtime.results import ChunkPart
+
+    return ChunkPart(1, 250)
+
+
+def _chunk_span() -> Any:
+    from qiskit_ibm_runtime.results import ChunkPart, ChunkSpan
+
+    t = _times(2)
+    return ChunkSpan(t[0], t[1], [ChunkPart(0, 100), ChunkPart(1, 250)])
+
+
+def _chunk_timing() -> Any:
+    from qiskit_ibm_runtime.results import ChunkTiming
+
+    return ChunkTiming([_chunk_span()])
+
+
+def _scheduler_timing() -> Any:
+    from qiskit_ibm_runtime.results import SchedulerTiming
+
+    return SchedulerTiming("main,barrier,Q0,0,16,barrier\nmain,x,Q0,16,40,x", 5120)
+
+
+def _stretch_values() -> Any:
+    from qiskit_ibm_runtime.results import StretchValues
+
+    return StretchValues("s0", 96, 3, [(16, 96), (208, 99)])
+
+
+def _item_metadata() -> Any:
+    from qiskit_ibm_runtime.results import ItemMetadata
+
+    return ItemMetadata(_scheduler_timing(), [_stretch_values()])
+
+
+def _executor_metadata() -> Any:
+    from qiskit_ibm_runtime.results import Metadata
+
+    return Metadata([_chunk_span()])
+
+
+def _item_results(cls: Any, with_metadata: bool) -> list:
+    items = [{"meas": _bytes("item.meas", 40).reshape(4, 10) > 127,
+              "measurement_flips.meas": _bytes("item.flips", 8).reshape(4, 2) > 200},
+             {"evs": _unit("item.evs", (3,))}]
+    if not with_metadata:
+        return [cls(item) for item in items]
+    return [cls(items[0], _item_metadata()),
+            cls(items[1], {"shots": 4, "circuit_metadata": {}})]
+
+
+def _quantum_program_item_result() -> Any:
+    from qiskit_ibm_runtime.results import QuantumProgramItemResult
+
+    return _item_results(QuantumProgramItemResult, True)
+
+
+def _quantum_program_result() -> Any:
+    from qiskit_ibm_runtime.results import QuantumProgramItemResult, QuantumProgramResult
+
+    result = QuantumProgramResult(_item_results(QuantumProgramItemResult, True),
+                                  _executor_metadata(),
+                                  {"post": [1, 2.5, "x", None], "arr": _unit("pass", (2,))})
+    result._semantic_role = "sampler-v2"
+    return result
+
+
+def _base_item_result() -> Any:
+    from samplomatic.quantum_program import QuantumProgramItemResult
+
+    return _item_results(QuantumProgramItemResult, False)
+
+
+def _base_program_result() -> Any:
+    from samplomatic.quantum_program import QuantumProgramItemResult, QuantumProgramResult
+
+    return QuantumProgramResult(_item_results(QuantumProgramItemResult, False), [1, {"a": 2}])
+
+
+def _calibrator_result() -> Any:
+    from qiskit_ibm_runtime.results import CalibratorResult
+
+    t = _times(2)
+    return CalibratorResult(t[0], t[1])
+
+
+def _noise_learner_v3_result() -> Any:
+    from qiskit_ibm_runtime.results import NoiseLearnerV3Result
+
+    return NoiseLearnerV3Result.from_generators(
+        [_qubit_sparse_pauli_list(), _qubit_sparse_pauli_list()], [0.01, 0.02],
+        [0.001, 0.002], {"learning_protocol": "lindblad"})
+
+
+def _noise_learner_v3_results() -> Any:
+    from qiskit_ibm_runtime.results import NoiseLearnerV3Results
+
+    return NoiseLearnerV3Results([_noise_learner_v3_result()], {"backend": "fake_manila"})
+
+
 # -- plain values and realistic results -----------------------------------------------------
 
 
@@ -380,6 +616,34 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "NoiseLearnerResult": _noise_learner_result,
     "LayerError": _layer_error,
     "PauliLindbladError": _pauli_lindblad_error,
+    "objarray": _objarray,
+    "Parameter": _parameter,
+    "qserial.qiskit.ParameterVectorElement": _parameter_vector_element,
+    "Instruction": _instruction,
+    "Pauli": _pauli,
+    "SparsePauliOp": _sparse_pauli_op,
+    "PauliLindbladMap": _pauli_lindblad_map,
+    "qserial.qiskit.QubitSparsePauliList": _qubit_sparse_pauli_list,
+    "ObservablesArray": _observables_array,
+    "BindingsArray": _bindings_array,
+    "qserial.qiskit.EstimatorPub": _estimator_pub,
+    "qserial.qiskit.SamplerPub": _sampler_pub,
+    "Result": _result,
+    "NoiseModel": _noise_model,
+    "qserial.runtime.ChunkPart": _chunk_part,
+    "qserial.runtime.ChunkSpan": _chunk_span,
+    "qserial.runtime.ChunkTiming": _chunk_timing,
+    "qserial.runtime.SchedulerTiming": _scheduler_timing,
+    "qserial.runtime.StretchValues": _stretch_values,
+    "qserial.runtime.ItemMetadata": _item_metadata,
+    "qserial.runtime.Metadata": _executor_metadata,
+    "qserial.runtime.QuantumProgramItemResult": _quantum_program_item_result,
+    "qserial.runtime.QuantumProgramResult": _quantum_program_result,
+    "qserial.samplomatic.QuantumProgramItemResult": _base_item_result,
+    "qserial.samplomatic.QuantumProgramResult": _base_program_result,
+    "qserial.runtime.CalibratorResult": _calibrator_result,
+    "qserial.runtime.NoiseLearnerV3Result": _noise_learner_v3_result,
+    "qserial.runtime.NoiseLearnerV3Results": _noise_learner_v3_results,
     "plain": _plain,
     "sampler_result": _sampler_result,
     "estimator_result": _estimator_result,

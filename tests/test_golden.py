@@ -32,7 +32,7 @@ def golden_files(root: Path = GOLDEN) -> list[tuple[str, str, Path]]:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.name.startswith((".", "README")):
-                found.append((folder.name, path.name.partition(".")[0], path))
+                found.append((folder.name, path.name.rpartition(".")[0], path))  # tags hold dots
     return found
 
 

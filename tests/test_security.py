@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from qiskit.quantum_info import Pauli, SparsePauliOp
 
 import qserial
 from qserial import ForbiddenTypeError, UnknownObject, UnknownTagError
@@ -42,6 +43,14 @@ FORBIDDEN = {
         "settings", "qiskit.quantum_info.operators.symplectic.pauli_list", "BasePauli"),
     "settings-pauli-list-elsewhere": _named(
         "settings", "qiskit.quantum_info.operators.symplectic.pauli", "PauliList"),
+    "settings-sparse-pauli-op-elsewhere": _named(
+        "settings", "qiskit.quantum_info.operators.symplectic.pauli", "SparsePauliOp"),
+    "settings-pauli-in-sparse-module": _named(
+        "settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op", "Pauli"),
+    "settings-operator": _named(
+        "settings", "qiskit.quantum_info.operators.operator", "Operator", {"data": [[1]]}),
+    "settings-probe-named-sparse-pauli-op": _named(
+        "settings", f"qiskit.quantum_info.operators.{PROBE}", "SparsePauliOp"),
     "json-probe": _named("_json", PROBE, "Evil"),
     "json-noise-module-other-class": _named(
         "_json", "qiskit_ibm_runtime.results.noise_learner", "NoiseLearnerResult"),
@@ -67,15 +76,27 @@ def test_forbidden_object_in_result_metadata_names_its_path() -> None:
     assert info.value.path == "$.pub_results[1].metadata.x"
 
 
-# RuntimeDecoder tags that build objects through other libraries are not qserial's.
-@pytest.mark.parametrize("tag", ["Result", "to_json", "spmatrix", "NoiseModel", "Parameter",
-                                 "Instruction", "BindingsArray"])
+# RuntimeDecoder tags whose values go to other libraries' readers are not qserial's.
+@pytest.mark.parametrize("tag", ["to_json", "spmatrix"])
 def test_other_runtime_tags_are_unknown(tag: str) -> None:
     text = json.dumps({"x": {"__type__": tag, "__value__": "eJwDAAAAAAE="}})
     with pytest.raises(UnknownTagError):
         qserial.loads(text)
     kept = qserial.loads(text, strict=False)["x"]
     assert type(kept) is UnknownObject and kept.value == "eJwDAAAAAAE="
+
+
+# Tags qserial reads through fixed decoders: a wrong value is a DecodeError, never a call
+# into whatever the value names.
+@pytest.mark.parametrize("tag", ["Result", "NoiseModel", "Parameter", "Instruction",
+                                 "BindingsArray", "ObservablesArray", "PauliLindbladMap"])
+def test_known_runtime_tags_check_their_values(tag: str) -> None:
+    if tag == "NoiseModel":
+        pytest.importorskip("qiskit_aer")
+    text = json.dumps({"x": {"__type__": tag, "__value__": "eJwDAAAAAAE="}})
+    with pytest.raises(qserial.DecodeError) as info:
+        qserial.loads(text)
+    assert info.value.path == "$.x"
 
 
 # -- the allowed pairs ---------------------------------------------------------------------
@@ -87,6 +108,24 @@ def test_pauli_list_settings_loads() -> None:
     doc = _named("settings", "qiskit.quantum_info.operators.symplectic.pauli_list",
                  "PauliList", {"data": ["IXZ", "-iYYI"]})
     assert qserial.loads(json.dumps(doc)) == PauliList(["IXZ", "-iYYI"])
+
+
+def test_pauli_and_sparse_pauli_op_settings_load() -> None:
+    from qiskit_ibm_runtime import RuntimeEncoder
+
+    for op in (SparsePauliOp(["XYZX", "IIZZ"], coeffs=[2.0, 1 + 2j]), Pauli("-iXYZ")):
+        text = json.dumps({"op": op}, cls=RuntimeEncoder)
+        assert '"__type__": "settings"' in text
+        assert qserial.loads(text)["op"] == op
+        assert qserial.dumps({"op": op}) == text.encode()  # written as RuntimeEncoder does
+
+
+def test_allowed_settings_do_not_open_nested_names() -> None:
+    doc = _named("settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op",
+                 "SparsePauliOp", {"data": FORBIDDEN["settings-probe"], "coeffs": [1.0]})
+    with pytest.raises(ForbiddenTypeError) as info:
+        qserial.loads(json.dumps({"op": doc}))
+    assert info.value.path == "$.op.data"
 
 
 @pytest.mark.parametrize("module", ["qiskit_ibm_runtime.utils.noise_learner_result",
@@ -174,6 +213,10 @@ def _run_child(tmp_path: Path, reader: str, docs: list) -> tuple[dict, Path]:
 
 _PLANTED_DOCS = [
     {"metadata": FORBIDDEN["settings-prefix-trick"]},
+    {"metadata": FORBIDDEN["settings-probe-named-sparse-pauli-op"]},
+    {"metadata": _named("settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op",
+                        "SparsePauliOp", {"data": FORBIDDEN["settings-prefix-trick"],
+                                          "coeffs": [1.0]})},
     {"metadata": FORBIDDEN["settings-probe"]},
     {"metadata": FORBIDDEN["json-probe"]},
 ]

@@ -68,6 +68,9 @@ _DIGEST_AT_END = re.compile(rb'"([0-9a-f]{32})"[ \t\r\n]*\}[ \t\r\n]*\}[ \t\r\n]
 # import and call. qserial reads only these exact pairs, each as a registered tag.
 _NAMED_TYPES: dict[tuple[str, str, str], str] = {
     ("settings", "qiskit.quantum_info.operators.symplectic.pauli_list", "PauliList"): "PauliList",
+    ("settings", "qiskit.quantum_info.operators.symplectic.pauli", "Pauli"): "Pauli",
+    ("settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op", "SparsePauliOp"):
+        "SparsePauliOp",
     ("_json", "qiskit_ibm_runtime.utils.noise_learner_result", "LayerError"): "LayerError",
     ("_json", "qiskit_ibm_runtime.results.noise_learner", "LayerError"): "LayerError",
     ("_json", "qiskit_ibm_runtime.utils.noise_learner_result", "PauliLindbladError"):
@@ -78,6 +81,10 @@ _NAMED_TYPES: dict[tuple[str, str, str], str] = {
 # How those tags are written, as RuntimeEncoder writes them (legacy module name included).
 _NAMED_WRITE: dict[str, tuple[str, str, str]] = {
     "PauliList": ("settings", "qiskit.quantum_info.operators.symplectic.pauli_list", "PauliList"),
+    "Pauli": ("settings", "qiskit.quantum_info.operators.symplectic.pauli", "Pauli"),
+    "SparsePauliOp": (
+        "settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op", "SparsePauliOp",
+    ),
     "LayerError": ("_json", "qiskit_ibm_runtime.utils.noise_learner_result", "LayerError"),
     "PauliLindbladError": (
         "_json", "qiskit_ibm_runtime.utils.noise_learner_result", "PauliLindbladError",
@@ -96,6 +103,11 @@ _RUNTIME_DECODER_TAGS = frozenset({
 # RuntimeEncoder's tag for an object's to_json() value, which RuntimeDecoder returns as
 # it is; qserial writes plain dicts that look tagged inside it (see _escaped).
 _AS_IS = "to_json"
+# Tags whose value is bytes, written as RuntimeEncoder does: base64 of the bytes,
+# zlib-compressed first where the flag says so (QPY circuits are, parameters are not).
+_BASE64_TAGS = {"QuantumCircuit": True, "Instruction": True, "Parameter": False}
+# Tags RuntimeEncoder writes as plain lists (pubs): lossy, see runtime_json_form.
+_PUB_TAGS = frozenset({"qserial.qiskit.EstimatorPub", "qserial.qiskit.SamplerPub"})
 # RuntimeDecoder passes these ZNE extrapolator names through an "ndarray" tag unchanged.
 _EXTRAPOLATORS = frozenset({
     "linear", "exponential", "double_exponential", "fallback",
@@ -201,15 +213,29 @@ class _Writer:
             return {"__type__": "datetime", "__value__": value}
         if tag == "frozenset":
             return {"__type__": "set", "__value__": self.lower(value)}
-        if tag == "QuantumCircuit":
-            packed = zlib.compress(value)
+        packs = _BASE64_TAGS.get(tag)
+        if packs is not None and type(value) is bytes:
+            packed = zlib.compress(value) if packs else value
             return {"__type__": tag, "__value__": pybase64.b64encode(packed).decode("ascii")}
+        if tag == "objarray":
+            return {"__type__": "ndarray", "__value__": self.lower_object_array(value)}
+        if tag in _PUB_TAGS:
+            return self.lower(runtime_json_form(node))
         named = _NAMED_WRITE.get(tag)
         if named is not None:
             kind, module, cls = named
             return {"__type__": kind, "__module__": module, "__class__": cls,
                     "__value__": self.lower(value)}
         return {"__type__": tag, "__value__": self.lower(value)}
+
+    def lower_object_array(self, value: Any) -> list:
+        # As RuntimeEncoder writes an object array: arr.tolist(), its items nested by shape.
+        if type(value) is not dict or "shape" not in value or "items" not in value:
+            raise UnsupportedTypeError("objarray needs its shape and items")
+        shape = value["shape"].value if type(value["shape"]) is Node else value["shape"]
+        if not shape:
+            raise UnsupportedTypeError("a 0-d object array has no JSON form RuntimeDecoder reads")
+        return _nest(self.lower(value["items"]), list(shape))
 
     def lower_item(self, item: Any) -> Any:
         # A numpy scalar's Python value, written as RuntimeEncoder writes that value.
@@ -321,7 +347,7 @@ class _Reader:
                 if isinstance(ready, QSerialError):
                     raise ready
                 return ready
-            return _array_from_list(value)
+            return self.array_from_list(value)
         if tag in ("settings", "_json"):
             key = (tag, obj.get("__module__"), obj.get("__class__"))
             named = _NAMED_TYPES.get(key)
@@ -343,9 +369,36 @@ class _Reader:
             return out
         if tag == "bytes":
             return _b64(value, "bytes")
-        if tag == "QuantumCircuit":
-            return Node(tag, inflate(_b64(value, tag), self.budget, tag))
+        packs = _BASE64_TAGS.get(tag)
+        if packs is not None:
+            raw = _b64(value, tag)
+            return Node(tag, inflate(raw, self.budget, tag) if packs else raw)
         return Node(tag, self.raise_(value))
+
+    def array_from_list(self, value: Any) -> Any:
+        """An ``ndarray`` given as nested lists, as RuntimeEncoder writes object arrays.
+
+        Rectangular numbers are read as a numeric array (as RuntimeDecoder does); any
+        other rectangular nesting as an object array of the decoded items. Ragged
+        nesting is refused, as numpy and RuntimeDecoder refuse it.
+        """
+        try:
+            arr = np.array(value)
+        except (ValueError, TypeError) as exc:
+            raise DecodeError(f"ndarray: {exc}") from None
+        if arr.dtype.kind in "biufc":
+            return arr
+        if arr.ndim == 0:
+            raise DecodeError("ndarray: a list value must be a nested list")
+        arr = np.array(value, dtype=object)  # the same shape: numbers stay numbers
+        items = []
+        for i, item in enumerate(arr.ravel()):
+            try:
+                items.append(self.raise_(item))
+            except QSerialError as e:
+                e._prepend(f"[{i}]")
+                raise
+        return Node("objarray", {"shape": list(arr.shape), "items": items})
 
 
 def _b64(value: Any, what: str) -> bytes:
@@ -357,16 +410,20 @@ def _b64(value: Any, what: str) -> bytes:
         raise DecodeError(f"{what}: invalid base64 ({exc})") from None
 
 
-def _array_from_list(value: Any) -> np.ndarray:
-    # RuntimeEncoder writes object arrays as nested lists; they are read as numbers
-    # (as RuntimeDecoder does) and refused if they are not rectangular numbers.
-    try:
-        arr = np.array(value)
-    except ValueError as exc:
-        raise DecodeError(f"ndarray: {exc}") from None
-    if arr.dtype.hasobject:
-        raise DecodeError("ndarray: nested lists are not a rectangular array of numbers")
-    return arr
+def _nest(items: list, shape: list) -> list:
+    """``items`` (C order) as nested lists of ``shape``, as ``ndarray.tolist()`` gives them."""
+    if len(shape) <= 1:
+        return items
+    step = len(items) // shape[0] if shape[0] else 0
+    return [_nest(items[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+def runtime_json_form(node: Node) -> Any:
+    """The tree of the plain list RuntimeEncoder writes for a pub (its documented loss)."""
+    from ..codec import from_tree, to_tree
+    from ..types.qiskit_inputs import runtime_json_form as pub_form
+
+    return to_tree(pub_form(from_tree(node)))
 
 
 def _drop_int_keys_flag(value: Any) -> Any:

@@ -74,7 +74,10 @@ def real_results() -> dict[str, Any]:
         circuit with two registers of 3 and 10 bits), ``"estimator"``
         (``StatevectorEstimator``: a broadcast sweep and a single value), and
         ``"local_mode"`` (qiskit-ibm-runtime ``SamplerV2`` on ``FakeManilaV2``, a GHZ
-        circuit; only if qiskit-aer is installed).
+        circuit), ``"executor_sampler"`` and ``"executor_estimator"`` (the executor
+        primitives ``executor_sampler.Sampler`` and ``executor_estimator.Estimator`` on
+        ``FakeManilaV2``: a Bell pair, two observables); the last three only if
+        qiskit-aer is installed.
     """
     from qiskit import QuantumCircuit
     from qiskit.circuit import ClassicalRegister, Parameter, QuantumRegister
@@ -114,7 +117,33 @@ def real_results() -> dict[str, Any]:
     local = _local_mode_result()
     if local is not None:
         out["local_mode"] = local
+        out.update(_executor_results())
     return out
+
+
+def _executor_results() -> dict[str, Any]:
+    # The executor primitives put their own Metadata in result.metadata["executor"].
+    from qiskit import QuantumCircuit
+    from qiskit.quantum_info import SparsePauliOp
+    from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
+    from qiskit_ibm_runtime.executor_estimator import Estimator
+    from qiskit_ibm_runtime.executor_sampler import Sampler
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    backend = FakeManilaV2()
+    bell = QuantumCircuit(2)
+    bell.h(0)
+    bell.cx(0, 1)
+    pm = generate_preset_pass_manager(backend=backend, optimization_level=1, seed_transpiler=1234)
+    isa = pm.run(bell)
+    measured = pm.run(bell.measure_all(inplace=False))
+    observables = [SparsePauliOp(p).apply_layout(isa.layout) for p in ("ZZ", "XX")]
+    sampler = Sampler(mode=backend)
+    sampler.options.simulator.seed_simulator = 1234
+    estimator = Estimator(mode=backend)
+    estimator.options.simulator.seed_simulator = 1234
+    return {"executor_sampler": sampler.run([measured], shots=64).result(),
+            "executor_estimator": estimator.run([(isa, observables)]).result()}
 
 
 def _local_mode_result() -> Any:
@@ -274,7 +303,8 @@ class FormatConformance:
         """Generated sampler, estimator and mixed results come back as they went in."""
         _run(primitive_results(), self.round_trip, fraction=0.25)
 
-    @pytest.mark.parametrize("name", ["sampler", "estimator", "local_mode"])
+    @pytest.mark.parametrize("name", ["sampler", "estimator", "local_mode", "executor_sampler",
+                                      "executor_estimator"])
     def test_round_trip_real(self, name: str, tmp_path: Any) -> None:
         """Results from real primitives come back through a file as they went in."""
         results = real_results()

@@ -680,6 +680,11 @@ _FACTORIES: dict[str, _Factory] = {
     "PauliLindbladError": pauli_lindblad_errors,
 }
 _CACHE: dict[str, SearchStrategy[Any]] = {}
+# Pubs, operators, gates, object arrays and the executor's results live in their own
+# module, which imports this one.
+from ._strategies_more import FACTORIES as _MORE  # noqa: E402
+
+_FACTORIES.update(_MORE)
 
 
 def register_strategy(

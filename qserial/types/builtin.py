@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DecodeError
+from ..errors import DecodeError, UnsupportedTypeError
 from . import _fields
 
 if TYPE_CHECKING:
@@ -68,6 +68,27 @@ def _decode_dict(value: Any) -> dict:
     return out
 
 
+def _encode_object_array(arr: np.ndarray) -> dict:
+    # An array of Python objects: each element is stored as the value it is (so only
+    # storable values), never pickled. Plain numeric arrays never come here.
+    if type(arr) is not np.ndarray or arr.dtype != np.dtype(object):
+        raise UnsupportedTypeError(
+            f"numpy arrays of dtype {arr.dtype} hold Python objects and cannot be stored safely")
+    return {"shape": tuple(arr.shape), "items": list(arr.ravel(order="C"))}
+
+
+def _decode_object_array(value: Any) -> np.ndarray:
+    f = _fields.fields(value, "objarray", ("shape", "items"))
+    shape = _fields.shape(f["shape"], "objarray.shape")
+    items = _fields.sequence(f["items"], "objarray.items")
+    if len(items) != int(np.prod(shape, dtype=object)):
+        raise DecodeError(f"objarray of shape {shape} cannot hold {len(items)} items")
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):  # one by one: a list item must stay one element
+        out[i] = item
+    return out.reshape(shape)
+
+
 def register(registry: TypeRegistry) -> None:
     """Register this module's types (declared in qserial.registry.BUILTIN_TYPES)."""
     reg = registry.register
@@ -82,4 +103,6 @@ def register(registry: TypeRegistry) -> None:
     reg(dict, "dict", encode=lambda d: [[k, v] for k, v in d.items()], decode=_decode_dict)
     # A numpy scalar is a 0-d array under its own tag: exact for every dtype.
     reg(np.generic, "npscalar", encode=np.asarray, decode=_decode_npscalar)
+    # Arrays of fixed-size dtypes are tree leaves; object arrays come here.
+    reg(np.ndarray, "objarray", encode=_encode_object_array, decode=_decode_object_array)
 

@@ -6,6 +6,7 @@ Imported by the registry only when a Qiskit object or tag is met.
 from __future__ import annotations
 
 import io
+import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -88,18 +89,37 @@ def _decode_bit_array(value: Any) -> BitArray:
 _QPY_VERSION = min(17, qpy.QPY_VERSION)
 
 
+class _MetadataEncoder(json.JSONEncoder):
+    # QPY writes circuit metadata with json.dumps(metadata, cls=...): written here as
+    # qserial's JSON, so numpy values and other stored types in metadata are kept (as
+    # RuntimeEncoder, which QPY is given by qiskit-ibm-runtime, writes them).
+    def encode(self, o: Any) -> str:
+        from ..api import dumps
+
+        return dumps(o, format="json").decode("ascii")
+
+
+class _MetadataDecoder(json.JSONDecoder):
+    # ... and read back with qserial's JSON reader: tagged values through the registry
+    # only; an unknown tag is kept as an UnknownObject rather than failing the circuit.
+    def decode(self, s: str, *args: Any) -> Any:
+        from ..api import loads
+
+        return loads(s, format="json", strict=False)
+
+
 def _encode_circuit(circuit: QuantumCircuit) -> bytes:
     buf = io.BytesIO()
-    qpy.dump(circuit, buf, version=_QPY_VERSION)
+    qpy.dump(circuit, buf, version=_QPY_VERSION, metadata_serializer=_MetadataEncoder)
     return buf.getvalue()
 
 
-def _decode_circuit(value: Any) -> QuantumCircuit:
+def _decode_circuit(value: Any, what: str = "QuantumCircuit") -> QuantumCircuit:
     if not isinstance(value, bytes):
-        raise DecodeError("QuantumCircuit must hold QPY bytes")
-    circuits = qpy.load(io.BytesIO(value))
+        raise DecodeError(f"{what} must hold QPY bytes")
+    circuits = qpy.load(io.BytesIO(value), metadata_deserializer=_MetadataDecoder)
     if len(circuits) != 1 or not isinstance(circuits[0], QuantumCircuit):
-        raise DecodeError("QuantumCircuit must hold exactly one QPY circuit")
+        raise DecodeError(f"{what} must hold exactly one QPY circuit")
     return circuits[0]
 
 

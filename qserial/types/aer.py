@@ -1,0 +1,35 @@
+"""qiskit-aer's ``NoiseModel``, as ``RuntimeEncoder`` writes it: its ``to_dict()``.
+
+Imported by the registry only when a qiskit-aer object or the ``NoiseModel`` tag is met;
+without qiskit-aer the import fails, and the registry says so when the tag is met.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from qiskit_aer.noise import NoiseModel
+
+from ..errors import DecodeError
+from . import _fields
+
+if TYPE_CHECKING:
+    from ..registry import TypeRegistry
+
+
+def _decode_noise_model(value: Any) -> NoiseModel:
+    f = _fields.fields(value, "NoiseModel", ())
+    for i, error in enumerate(_fields.sequence(f.get("errors", []), "NoiseModel.errors")):
+        if not isinstance(error, dict) or not isinstance(error.get("type"), str):
+            raise DecodeError(f"NoiseModel.errors[{i}] must be a mapping with a type")
+    with warnings.catch_warnings():
+        # from_dict is deprecated in qiskit-aer, and the only reader of to_dict's layout.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return NoiseModel.from_dict(f)
+
+
+def register(registry: TypeRegistry) -> None:
+    """Register this module's types (declared in qserial.registry.BUILTIN_TYPES)."""
+    registry.register(NoiseModel, "NoiseModel", encode=lambda m: m.to_dict(),
+                      decode=_decode_noise_model)

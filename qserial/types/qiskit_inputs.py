@@ -1,0 +1,326 @@
+"""Qiskit objects ``RuntimeEncoder`` writes besides results: pubs, operators, gates.
+
+Where ``RuntimeEncoder`` has a tag, the tree holds exactly its value, so the JSON format
+writes them as it does: ``BindingsArray``, ``ObservablesArray``, ``PauliLindbladMap``,
+``Result``, ``Parameter`` (QPY's parameter record), ``Instruction`` (a one-instruction
+QPY circuit), and ``SparsePauliOp`` and ``Pauli`` (their ``settings``, read back only
+through the JSON format's closed list of named classes). Classes it has no tag for are
+``qserial.qiskit.<Class>``. ``EstimatorPub`` and ``SamplerPub`` are stored whole under
+such tags; only the JSON format lowers them to the plain lists ``RuntimeEncoder`` writes
+(see :func:`runtime_json_form`).
+
+Imported by the registry only when one of these objects or tags is met. Nothing here
+imports or calls anything a file names: each decoder builds one fixed class from
+checked fields.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+import struct
+import uuid as _uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qiskit import qpy
+from qiskit.circuit import (
+    ClassicalRegister,
+    Instruction,
+    Parameter,
+    ParameterVector,
+    ParameterVectorElement,
+    QuantumCircuit,
+    QuantumRegister,
+)
+from qiskit.primitives.containers.bindings_array import BindingsArray
+from qiskit.primitives.containers.estimator_pub import EstimatorPub
+from qiskit.primitives.containers.observables_array import ObservablesArray
+from qiskit.primitives.containers.sampler_pub import SamplerPub
+from qiskit.quantum_info import (
+    Pauli,
+    PauliLindbladMap,
+    PauliList,
+    QubitSparsePauliList,
+    SparsePauliOp,
+)
+from qiskit.result import Result
+
+from ..errors import DecodeError
+from . import _fields
+
+if TYPE_CHECKING:
+    from ..registry import TypeRegistry
+from .qiskit import _QPY_VERSION, _decode_circuit
+
+#: Tags of the pubs, which the JSON format writes as RuntimeEncoder's plain lists.
+PUB_TAGS = ("qserial.qiskit.EstimatorPub", "qserial.qiskit.SamplerPub")
+
+# -- parameters ---------------------------------------------------------------------------
+
+_PARAMETER = struct.Struct("!H16s")  # QPY's PARAMETER record: name size, uuid; then the name
+
+
+def _encode_parameter(param: Parameter) -> bytes:
+    name = param.name.encode("utf-8")
+    return _PARAMETER.pack(len(name), param.uuid.bytes) + name
+
+
+def _decode_parameter(value: Any) -> Parameter:
+    if type(value) is not bytes or len(value) < _PARAMETER.size:
+        raise DecodeError("Parameter must hold a QPY parameter record (bytes)")
+    size, raw_uuid = _PARAMETER.unpack_from(value)
+    if len(value) != _PARAMETER.size + size:
+        raise DecodeError(f"Parameter record says its name has {size} bytes, it has "
+                          f"{len(value) - _PARAMETER.size}")
+    try:
+        name = value[_PARAMETER.size:].decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("Parameter name is not UTF-8") from None
+    return Parameter(name, uuid=_uuid.UUID(bytes=raw_uuid))
+
+
+def _encode_vector_element(param: ParameterVectorElement) -> dict:
+    return {"vector": param.vector.name, "length": len(param.vector), "index": param.index,
+            "uuid": str(param.uuid)}
+
+
+def _decode_vector_element(value: Any) -> ParameterVectorElement:
+    tag = "ParameterVectorElement"
+    f = _fields.fields(value, tag, ("vector", "length", "index", "uuid"))
+    length = _fields.integer(f["length"], f"{tag}.length")
+    index = _fields.integer(f["index"], f"{tag}.index")
+    if not isinstance(f["vector"], str) or not isinstance(f["uuid"], str) or index >= length:
+        raise DecodeError(f"{tag} needs a vector name, a uuid string and an index < length")
+    try:
+        element_uuid = _uuid.UUID(f["uuid"])
+    except ValueError:
+        raise DecodeError(f"{tag}.uuid is not a UUID") from None
+    # As QPY rebuilds it: elements' uuids count up from the vector's root uuid.
+    root = _uuid.UUID(int=(element_uuid.int - index) % (1 << 128))
+    return ParameterVector(f["vector"], length, uuid=root)[index]
+
+
+# -- instructions -------------------------------------------------------------------------
+
+
+def _encode_instruction(inst: Instruction) -> bytes:
+    # RuntimeEncoder's layout: a circuit holding just this instruction, on all its qubits
+    # (and, which RuntimeEncoder cannot do, its clbits).
+    qreg = QuantumRegister(inst.num_qubits, "q")
+    circuit = QuantumCircuit(qreg, name="instruction")
+    clbits = []
+    if inst.num_clbits:
+        creg = ClassicalRegister(inst.num_clbits, "c")
+        circuit.add_register(creg)
+        clbits = list(creg)
+    circuit.append(inst, list(qreg), clbits)
+    buf = io.BytesIO()
+    qpy.dump(circuit, buf, version=_QPY_VERSION)
+    return buf.getvalue()
+
+
+def _decode_instruction(value: Any) -> Instruction:
+    circuit = _decode_circuit(value, what="Instruction")
+    if len(circuit.data) != 1:
+        raise DecodeError(f"Instruction must hold a circuit of one instruction, not "
+                          f"{len(circuit.data)}")
+    return circuit.data[0].operation
+
+
+# -- operators ----------------------------------------------------------------------------
+
+
+def _decode_pauli(value: Any) -> Pauli:
+    f = _fields.fields(value, "Pauli", ("data",))
+    label = f["data"]
+    if not isinstance(label, str) or not label.lstrip("+-ij").strip("IXYZ") == "":
+        raise DecodeError("Pauli.data must be a Pauli label such as '-iXYZ'")
+    return Pauli(label)
+
+
+def _decode_sparse_pauli_op(value: Any) -> SparsePauliOp:
+    f = _fields.fields(value, "SparsePauliOp", ("data", "coeffs"))
+    paulis, coeffs = f["data"], f["coeffs"]
+    if not isinstance(paulis, PauliList):
+        raise DecodeError("SparsePauliOp.data must be a PauliList")
+    if type(coeffs) is not np.ndarray or coeffs.ndim != 1 or len(coeffs) != len(paulis):
+        raise DecodeError("SparsePauliOp.coeffs must be an array of one value per Pauli")
+    if coeffs.dtype.kind not in "iufcO":
+        raise DecodeError(f"SparsePauliOp.coeffs cannot be of dtype {coeffs.dtype}")
+    return SparsePauliOp(paulis, coeffs)
+
+
+def _sparse_terms(value: Any, what: str, *, rated: bool) -> list[tuple]:
+    terms = []
+    for term in _fields.sequence(value, what):
+        term = _fields.sequence(term, what)
+        if len(term) != 2 + rated or not isinstance(term[0], str):
+            raise DecodeError(f"{what} must hold [label, qubits{', rate' if rated else ''}]")
+        qubits = [_fields.integer(q, f"{what} qubit") for q in _fields.sequence(term[1], what)]
+        if rated and (isinstance(term[2], bool) or not isinstance(term[2], (int, float))):
+            raise DecodeError(f"{what} rates must be real numbers")
+        terms.append((term[0], qubits, *term[2:]))
+    return terms
+
+
+def _sparse_list(terms: list) -> list[list]:
+    return [[label, [int(q) for q in qubits], *(float(r) for r in rest)]
+            for label, qubits, *rest in terms]
+
+
+def _decode_pauli_lindblad_map(value: Any) -> PauliLindbladMap:
+    f = _fields.fields(value, "PauliLindbladMap", ("paulis", "num_qubits"))
+    terms = _sparse_terms(f["paulis"], "PauliLindbladMap.paulis", rated=True)
+    return PauliLindbladMap.from_sparse_list(
+        terms, num_qubits=_fields.integer(f["num_qubits"], "PauliLindbladMap.num_qubits"))
+
+
+def _decode_qubit_sparse_pauli_list(value: Any) -> QubitSparsePauliList:
+    tag = "QubitSparsePauliList"
+    f = _fields.fields(value, tag, ("paulis", "num_qubits"))
+    terms = _sparse_terms(f["paulis"], f"{tag}.paulis", rated=False)
+    return QubitSparsePauliList.from_sparse_list(
+        terms, num_qubits=_fields.integer(f["num_qubits"], f"{tag}.num_qubits"))
+
+
+def _plain_observables(value: Any) -> Any:
+    # ObservablesArray.tolist() holds numpy floats: stored as the equal Python floats.
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    return [_plain_observables(v) for v in value]
+
+
+def _check_observables(value: Any, what: str, depth: int = 0) -> None:
+    if isinstance(value, dict):
+        for label, coeff in value.items():
+            if not isinstance(label, str) or isinstance(coeff, bool) or not isinstance(
+                    coeff, (int, float)):
+                raise DecodeError(f"{what} must map observable labels to real coefficients")
+    elif isinstance(value, list) and depth < 64:
+        for v in value:
+            _check_observables(v, what, depth + 1)
+    else:
+        raise DecodeError(f"{what} must hold nested lists of {{label: coefficient}} mappings")
+
+
+def _decode_observables_array(value: Any) -> ObservablesArray:
+    _check_observables(value, "ObservablesArray")
+    return ObservablesArray(value)
+
+
+def _encode_bindings_array(bindings: BindingsArray) -> dict:
+    # RuntimeEncoder's layout: each key, a tuple of parameter names, as a JSON list.
+    return {"shape": tuple(bindings.shape),
+            "data": {json.dumps(list(key)): arr for key, arr in bindings.data.items()}}
+
+
+def _decode_bindings_array(value: Any) -> BindingsArray:
+    f = _fields.fields(value, "BindingsArray", ())
+    shape = f.get("shape")
+    data = {}
+    for key, arr in _fields.mapping(f.get("data"), "BindingsArray.data").items():
+        try:
+            names = json.loads(key)
+        except (TypeError, ValueError):
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DecodeError(f"BindingsArray.data key {key!r} is not a JSON list of names")
+        if type(arr) is not np.ndarray or arr.dtype.kind not in "iuf":
+            raise DecodeError(f"BindingsArray.data[{key!r}] must be a real array")
+        data[tuple(names)] = arr
+    return BindingsArray(data, shape=None if shape is None else _fields.shape(shape))
+
+
+def _decode_estimator_pub(value: Any) -> EstimatorPub:
+    tag = "EstimatorPub"
+    f = _fields.fields(value, tag, ("circuit", "observables", "parameter_values"))
+    _expect(f, tag, circuit=QuantumCircuit, observables=ObservablesArray,
+            parameter_values=BindingsArray)
+    precision = f.get("precision")
+    if precision is not None and (isinstance(precision, bool)
+                                  or not isinstance(precision, (int, float))):
+        raise DecodeError(f"{tag}.precision must be a number or null")
+    return EstimatorPub(f["circuit"], f["observables"], f["parameter_values"], precision)
+
+
+def _decode_sampler_pub(value: Any) -> SamplerPub:
+    tag = "SamplerPub"
+    f = _fields.fields(value, tag, ("circuit", "parameter_values"))
+    _expect(f, tag, circuit=QuantumCircuit, parameter_values=BindingsArray)
+    shots = f.get("shots")
+    return SamplerPub(f["circuit"], f["parameter_values"],
+                      None if shots is None else _fields.integer(shots, f"{tag}.shots"))
+
+
+def _expect(f: dict, tag: str, **classes: type) -> None:
+    for name, cls in classes.items():
+        if not isinstance(f[name], cls):
+            raise DecodeError(f"{tag}.{name} must be a {cls.__name__}, not "
+                              f"{type(f[name]).__name__}")
+
+
+def runtime_json_form(pub: EstimatorPub | SamplerPub) -> tuple:
+    """The plain tuple ``RuntimeEncoder`` writes for a pub (read back as a list)."""
+    params = pub.parameter_values.as_array(pub.circuit.parameters)
+    if isinstance(pub, EstimatorPub):
+        return (pub.circuit, _plain_observables(pub.observables.tolist()), params,
+                pub.precision)
+    return (pub.circuit, params, pub.shots)
+
+
+def _plain_enums(value: Any) -> Any:
+    # Result.to_dict() keeps enums (MeasLevel, MeasReturnType): stored as their values,
+    # as RuntimeEncoder's json writes them and as Result.from_dict accepts them.
+    if isinstance(value, enum.Enum):
+        return value.value
+    if type(value) is dict:
+        return {k: _plain_enums(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_plain_enums(v) for v in value]
+    return value
+
+
+def _decode_result(value: Any) -> Result:
+    f = _fields.fields(value, "Result", ("results",))
+    for i, item in enumerate(_fields.sequence(f["results"], "Result.results")):
+        if not isinstance(item, dict):
+            raise DecodeError(f"Result.results[{i}] must be a mapping")
+    for key in f:
+        if not isinstance(key, str) or not key.isidentifier():
+            raise DecodeError(f"Result field {key!r} is not a name")
+    return Result.from_dict(f)
+
+
+def register(registry: TypeRegistry) -> None:
+    """Register this module's types (declared in qserial.registry.BUILTIN_TYPES)."""
+    reg = registry.register
+    q = "qserial.qiskit."
+    reg(Parameter, "Parameter", encode=_encode_parameter, decode=_decode_parameter)
+    reg(ParameterVectorElement, q + "ParameterVectorElement", encode=_encode_vector_element,
+        decode=_decode_vector_element)
+    reg(Instruction, "Instruction", encode=_encode_instruction, decode=_decode_instruction)
+    reg(Pauli, "Pauli", encode=lambda p: {"data": p.to_label()}, decode=_decode_pauli)
+    reg(SparsePauliOp, "SparsePauliOp", encode=lambda op: {"data": op.paulis, "coeffs": op.coeffs},
+        decode=_decode_sparse_pauli_op)
+    reg(PauliLindbladMap, "PauliLindbladMap",
+        encode=lambda m: {"paulis": _sparse_list(m.to_sparse_list()), "num_qubits": m.num_qubits},
+        decode=_decode_pauli_lindblad_map)
+    reg(QubitSparsePauliList, q + "QubitSparsePauliList",
+        encode=lambda p: {"paulis": _sparse_list(p.to_sparse_list()), "num_qubits": p.num_qubits},
+        decode=_decode_qubit_sparse_pauli_list)
+    reg(ObservablesArray, "ObservablesArray",
+        encode=lambda o: _plain_observables(o.tolist()), decode=_decode_observables_array)
+    reg(BindingsArray, "BindingsArray", encode=_encode_bindings_array,
+        decode=_decode_bindings_array)
+    reg(EstimatorPub, PUB_TAGS[0],
+        encode=lambda p: {"circuit": p.circuit, "observables": p.observables,
+                          "parameter_values": p.parameter_values, "precision": p.precision},
+        decode=_decode_estimator_pub)
+    reg(SamplerPub, PUB_TAGS[1],
+        encode=lambda p: {"circuit": p.circuit, "parameter_values": p.parameter_values,
+                          "shots": p.shots},
+        decode=_decode_sampler_pub)
+    reg(Result, "Result", encode=lambda r: _plain_enums(r.to_dict()), decode=_decode_result)
+
