@@ -38,7 +38,7 @@ from qserial.testing import assert_equal, first_difference
 from tests import golden_gen
 
 REPO = Path(__file__).resolve().parents[1]
-FORMATS = [f for f in ("json", "msgpack", "hdf5", "parquet") if f in qserial.formats()]
+FORMATS = [f for f in ("json", "msgpack", "hdf5", "parquet") if f in qserial.list_formats()]
 
 
 def _runtime_decode(text: str | bytes) -> Any:
