@@ -124,6 +124,8 @@ BUILTIN_TYPES: Mapping[str, Builtin] = MappingProxyType({
     "qserial.qiskit.ParameterVectorElement": Builtin(
         _INPUTS, "qiskit.circuit.ParameterVectorElement"),
     "qserial.qiskit.QubitSparsePauliList": Builtin(_INPUTS, _QI + "QubitSparsePauliList"),
+    "qserial.qiskit.CouplingMap": Builtin(_INPUTS, "qiskit.transpiler.CouplingMap"),
+    "qserial.qiskit.ParameterView": Builtin(_INPUTS, "qiskit.circuit.parametertable.ParameterView"),
     # The executor's results (ChunkPart, ChunkSpan, ChunkTiming are samplomatic's,
     # re-exported by qiskit-ibm-runtime).
     "qserial.runtime.ChunkPart": Builtin(_PROGRAM, _RESULTS + "ChunkPart"),

@@ -344,6 +344,20 @@ def _sampler_pub() -> Any:
                                      "b": _unit("SamplerPub.b", (4,))}), 1000)
 
 
+def _coupling_map() -> Any:
+    from qiskit.transpiler import CouplingMap
+
+    cmap = CouplingMap([[0, 1], [1, 2], [2, 1]], description="line")
+    cmap.add_physical_qubit(3)
+    return cmap
+
+
+def _parameter_view() -> Any:
+    from qiskit.circuit.parametertable import ParameterView
+
+    return ParameterView([_param("a", 4), _param("b", 5)])
+
+
 def _result() -> Any:
     from qiskit.result import Result
 
@@ -628,6 +642,8 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "BindingsArray": _bindings_array,
     "qserial.qiskit.EstimatorPub": _estimator_pub,
     "qserial.qiskit.SamplerPub": _sampler_pub,
+    "qserial.qiskit.CouplingMap": _coupling_map,
+    "qserial.qiskit.ParameterView": _parameter_view,
     "Result": _result,
     "NoiseModel": _noise_model,
     "qserial.runtime.ChunkPart": _chunk_part,

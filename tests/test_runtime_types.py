@@ -29,11 +29,13 @@ from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.quantum_info import Pauli, PauliLindbladMap, SparsePauliOp, pauli_basis
 from qiskit.result import Result
+from qiskit.transpiler import CouplingMap
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
 
 import qserial
 from qserial import DecodeError
 from qserial.formats import get_format
+from qserial.formats.json import PLAIN_LIST_TAGS
 from qserial.testing import assert_equal, first_difference
 from tests import golden_gen
 
@@ -98,13 +100,16 @@ def _encodable() -> dict[str, Any]:
                                       BindingsArray(data={(a, b): np.ones((10, 2))}), 0.05),
         "sampler_pub": SamplerPub(_pub_circuit(True),
                                   BindingsArray(data={(a, b): np.ones((10, 2))}), 1000),
+        "coupling_map": CouplingMap([[0, 1], [1, 2]], description="line"),
+        "parameter_view": _pub_circuit(False).parameters,
     }
 
 
 ENCODABLE = _encodable()
 # RuntimeEncoder writes these as plain lists (pubs) or as arrays of numbers: not the
 # objects they were, in either reader; compared as RuntimeEncoder's JSON keeps them.
-LOSSY = {"estimator_pub", "sampler_pub", "object_array_numbers"}
+LOSSY = {"estimator_pub", "sampler_pub", "object_array_numbers", "coupling_map",
+         "parameter_view"}
 
 
 @pytest.mark.parametrize("name", sorted(ENCODABLE))
@@ -210,8 +215,8 @@ def test_qserial_tags_are_raw_dicts_to_runtime_decoder(name: str) -> None:
     value = golden_gen.build(name)
     first = value[0] if isinstance(value, list) else value
     got = _runtime_decode(qserial.dumps({"x": first}))["x"]
-    if name in ("qserial.qiskit.EstimatorPub", "qserial.qiskit.SamplerPub"):
-        assert type(got) is list  # written as RuntimeEncoder writes pubs
+    if name in PLAIN_LIST_TAGS:
+        assert type(got) is list  # written as RuntimeEncoder writes them
         return
     assert type(got) is dict and got["__type__"] == name
 

@@ -106,8 +106,12 @@ _AS_IS = "to_json"
 # Tags whose value is bytes, written as RuntimeEncoder does: base64 of the bytes,
 # zlib-compressed first where the flag says so (QPY circuits are, parameters are not).
 _BASE64_TAGS = {"QuantumCircuit": True, "Instruction": True, "Parameter": False}
-# Tags RuntimeEncoder writes as plain lists (pubs): lossy, see runtime_json_form.
-_PUB_TAGS = frozenset({"qserial.qiskit.EstimatorPub", "qserial.qiskit.SamplerPub"})
+# Classes RuntimeEncoder writes as plain lists (pubs, coupling maps, parameter views):
+# written so here too, a documented loss; see runtime_json_form.
+PLAIN_LIST_TAGS = frozenset({
+    "qserial.qiskit.EstimatorPub", "qserial.qiskit.SamplerPub", "qserial.qiskit.CouplingMap",
+    "qserial.qiskit.ParameterView",
+})
 # RuntimeDecoder passes these ZNE extrapolator names through an "ndarray" tag unchanged.
 _EXTRAPOLATORS = frozenset({
     "linear", "exponential", "double_exponential", "fallback",
@@ -219,7 +223,7 @@ class _Writer:
             return {"__type__": tag, "__value__": pybase64.b64encode(packed).decode("ascii")}
         if tag == "objarray":
             return {"__type__": "ndarray", "__value__": self.lower_object_array(value)}
-        if tag in _PUB_TAGS:
+        if tag in PLAIN_LIST_TAGS:
             return self.lower(runtime_json_form(node))
         named = _NAMED_WRITE.get(tag)
         if named is not None:
@@ -419,11 +423,15 @@ def _nest(items: list, shape: list) -> list:
 
 
 def runtime_json_form(node: Node) -> Any:
-    """The tree of the plain list RuntimeEncoder writes for a pub (its documented loss)."""
-    from ..codec import from_tree, to_tree
-    from ..types.qiskit_inputs import runtime_json_form as pub_form
+    """The tree of the plain list RuntimeEncoder writes for ``node`` (a documented loss).
 
-    return to_tree(pub_form(from_tree(node)))
+    ``node`` has one of :data:`PLAIN_LIST_TAGS`; it is rebuilt as its object, whose
+    list is what RuntimeEncoder would write.
+    """
+    from ..codec import from_tree, to_tree
+    from ..types.qiskit_inputs import runtime_json_form as plain_form
+
+    return to_tree(plain_form(from_tree(node)))
 
 
 def _drop_int_keys_flag(value: Any) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..codec import key_segment, to_tree
+from ..formats.json import PLAIN_LIST_TAGS, runtime_json_form
 from ..tree import Node
 
 __all__ = ["assert_equal", "first_difference", "lossy_json_view"]
@@ -40,9 +41,6 @@ def __getattr__(name: str) -> Any:
             ) from exc
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-
-# Pubs, which the JSON format writes as RuntimeEncoder's plain lists.
-_PUB_TAGS = frozenset({"qserial.qiskit.EstimatorPub", "qserial.qiskit.SamplerPub"})
 
 
 def assert_equal(actual: Any, expected: Any, *, exact: bool = True) -> None:
@@ -109,9 +107,7 @@ def lossy_json_view(tree: Any) -> Any:
             return Node("datetime", tree.value + "T00:00:00")
         if tree.tag == "objarray":
             return _lossy_object_array(lossy_json_view(tree.value))
-        if tree.tag in _PUB_TAGS:
-            from ..formats.json import runtime_json_form
-
+        if tree.tag in PLAIN_LIST_TAGS:
             return lossy_json_view(runtime_json_form(tree))
         return Node(tree.tag, lossy_json_view(tree.value))
     return tree

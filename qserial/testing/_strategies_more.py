@@ -84,6 +84,32 @@ def instructions(draw: st.DrawFn) -> Any:
     return {"cx": CXGate, "h": HGate, "x": XGate, "measure": Measure, "reset": Reset}[kind]()
 
 
+@_memo
+@st.composite
+def coupling_maps(draw: st.DrawFn) -> Any:
+    """``CouplingMap`` objects: qubits (some without edges), directed edges, a description."""
+    from qiskit.transpiler import CouplingMap
+
+    n = draw(st.integers(0, 5))
+    cmap = CouplingMap(description=draw(st.none() | _NAMES))
+    for q in range(n):
+        cmap.add_physical_qubit(q)
+    if n > 1:
+        pairs = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(
+            lambda e: e[0] != e[1])
+        for edge in draw(st.lists(pairs, unique=True, max_size=6)):
+            cmap.add_edge(*edge)
+    return cmap
+
+
+@_memo
+def parameter_views() -> SearchStrategy[Any]:
+    """``ParameterView`` objects, as ``QuantumCircuit.parameters`` returns them."""
+    from qiskit.circuit.parametertable import ParameterView
+
+    return st.lists(parameters(), max_size=3).map(ParameterView)
+
+
 # -- operators ----------------------------------------------------------------------------
 
 
@@ -416,6 +442,8 @@ FACTORIES: dict[str, Callable[[], SearchStrategy[Any]]] = {
     "BindingsArray": bindings_arrays,
     _Q + "EstimatorPub": estimator_pubs,
     _Q + "SamplerPub": sampler_pubs,
+    _Q + "CouplingMap": coupling_maps,
+    _Q + "ParameterView": parameter_views,
     "Result": results,
     "NoiseModel": noise_models,
     _R + "ChunkPart": chunk_parts,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _decode_noise_model(value: Any) -> NoiseModel:
-    f = _fields.fields(value, "NoiseModel", ())
+    f = _fields.mapping(value, "NoiseModel")  # to_dict's keys are qiskit-aer's to choose
     for i, error in enumerate(_fields.sequence(f.get("errors", []), "NoiseModel.errors")):
         if not isinstance(error, dict) or not isinstance(error.get("type"), str):
             raise DecodeError(f"NoiseModel.errors[{i}] must be a mapping with a type")

@@ -5,9 +5,9 @@ writes them as it does: ``BindingsArray``, ``ObservablesArray``, ``PauliLindblad
 ``Result``, ``Parameter`` (QPY's parameter record), ``Instruction`` (a one-instruction
 QPY circuit), and ``SparsePauliOp`` and ``Pauli`` (their ``settings``, read back only
 through the JSON format's closed list of named classes). Classes it has no tag for are
-``qserial.qiskit.<Class>``. ``EstimatorPub`` and ``SamplerPub`` are stored whole under
-such tags; only the JSON format lowers them to the plain lists ``RuntimeEncoder`` writes
-(see :func:`runtime_json_form`).
+``qserial.qiskit.<Class>``. ``EstimatorPub``, ``SamplerPub``, ``CouplingMap`` and
+``ParameterView`` are stored whole under such tags; only the JSON format lowers them to
+the plain lists ``RuntimeEncoder`` writes (see :func:`runtime_json_form`).
 
 Imported by the registry only when one of these objects or tags is met. Nothing here
 imports or calls anything a file names: each decoder builds one fixed class from
@@ -34,6 +34,7 @@ from qiskit.circuit import (
     QuantumCircuit,
     QuantumRegister,
 )
+from qiskit.circuit.parametertable import ParameterView
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
@@ -46,16 +47,15 @@ from qiskit.quantum_info import (
     SparsePauliOp,
 )
 from qiskit.result import Result
+from qiskit.transpiler import CouplingMap
 
 from ..errors import DecodeError
 from . import _fields
+from .qiskit import _QPY_VERSION, _decode_circuit
 
 if TYPE_CHECKING:
     from ..registry import TypeRegistry
-from .qiskit import _QPY_VERSION, _decode_circuit
 
-#: Tags of the pubs, which the JSON format writes as RuntimeEncoder's plain lists.
-PUB_TAGS = ("qserial.qiskit.EstimatorPub", "qserial.qiskit.SamplerPub")
 
 # -- parameters ---------------------------------------------------------------------------
 
@@ -217,7 +217,7 @@ def _encode_bindings_array(bindings: BindingsArray) -> dict:
 
 
 def _decode_bindings_array(value: Any) -> BindingsArray:
-    f = _fields.fields(value, "BindingsArray", ())
+    f = _fields.fields(value, "BindingsArray", (), ("shape", "data"))
     shape = f.get("shape")
     data = {}
     for key, arr in _fields.mapping(f.get("data"), "BindingsArray.data").items():
@@ -235,7 +235,8 @@ def _decode_bindings_array(value: Any) -> BindingsArray:
 
 def _decode_estimator_pub(value: Any) -> EstimatorPub:
     tag = "EstimatorPub"
-    f = _fields.fields(value, tag, ("circuit", "observables", "parameter_values"))
+    f = _fields.fields(value, tag, ("circuit", "observables", "parameter_values"),
+                       ("precision",))
     _expect(f, tag, circuit=QuantumCircuit, observables=ObservablesArray,
             parameter_values=BindingsArray)
     precision = f.get("precision")
@@ -247,7 +248,7 @@ def _decode_estimator_pub(value: Any) -> EstimatorPub:
 
 def _decode_sampler_pub(value: Any) -> SamplerPub:
     tag = "SamplerPub"
-    f = _fields.fields(value, tag, ("circuit", "parameter_values"))
+    f = _fields.fields(value, tag, ("circuit", "parameter_values"), ("shots",))
     _expect(f, tag, circuit=QuantumCircuit, parameter_values=BindingsArray)
     shots = f.get("shots")
     return SamplerPub(f["circuit"], f["parameter_values"],
@@ -261,13 +262,47 @@ def _expect(f: dict, tag: str, **classes: type) -> None:
                               f"{type(f[name]).__name__}")
 
 
-def runtime_json_form(pub: EstimatorPub | SamplerPub) -> tuple:
-    """The plain tuple ``RuntimeEncoder`` writes for a pub (read back as a list)."""
-    params = pub.parameter_values.as_array(pub.circuit.parameters)
-    if isinstance(pub, EstimatorPub):
-        return (pub.circuit, _plain_observables(pub.observables.tolist()), params,
-                pub.precision)
-    return (pub.circuit, params, pub.shots)
+def runtime_json_form(obj: Any) -> list | tuple:
+    """What ``RuntimeEncoder`` writes for a pub, a coupling map or a parameter view.
+
+    A plain tuple or list, read back as a list: the JSON format's documented loss.
+    """
+    if isinstance(obj, CouplingMap):
+        return list(obj)
+    if isinstance(obj, ParameterView):
+        return list(obj.data)
+    params = obj.parameter_values.as_array(obj.circuit.parameters)
+    if isinstance(obj, EstimatorPub):
+        return (obj.circuit, _plain_observables(obj.observables.tolist()), params,
+                obj.precision)
+    return (obj.circuit, params, obj.shots)
+
+
+def _encode_coupling_map(cmap: CouplingMap) -> dict:
+    return {"qubits": list(cmap.physical_qubits), "edges": [list(e) for e in cmap.get_edges()],
+            "description": cmap.description}
+
+
+def _decode_coupling_map(value: Any) -> CouplingMap:
+    tag = "CouplingMap"
+    f = _fields.fields(value, tag, ("qubits", "edges"), ("description",))
+    cmap = CouplingMap(description=f.get("description"))
+    for q in _fields.sequence(f["qubits"], f"{tag}.qubits"):
+        cmap.add_physical_qubit(_fields.integer(q, f"{tag}.qubits"))
+    for edge in _fields.sequence(f["edges"], f"{tag}.edges"):
+        edge = _fields.sequence(edge, f"{tag}.edges")
+        if len(edge) != 2:
+            raise DecodeError(f"{tag}.edges must hold [source, target] pairs")
+        cmap.add_edge(*(_fields.integer(q, f"{tag}.edges") for q in edge))
+    return cmap
+
+
+def _decode_parameter_view(value: Any) -> ParameterView:
+    f = _fields.fields(value, "ParameterView", ("parameters",))
+    params = _fields.sequence(f["parameters"], "ParameterView.parameters")
+    if not all(isinstance(p, Parameter) for p in params):
+        raise DecodeError("ParameterView.parameters must hold Parameters")
+    return ParameterView(params)
 
 
 def _plain_enums(value: Any) -> Any:
@@ -283,7 +318,11 @@ def _plain_enums(value: Any) -> Any:
 
 
 def _decode_result(value: Any) -> Result:
-    f = _fields.fields(value, "Result", ("results",))
+    # Result.to_dict() has open-ended keys (backend, job, date, header, ...): each becomes a
+    # keyword argument of Result, so only names are accepted.
+    f = _fields.mapping(value, "Result")
+    if "results" not in f:
+        raise DecodeError("Result lacks field(s) results")
     for i, item in enumerate(_fields.sequence(f["results"], "Result.results")):
         if not isinstance(item, dict):
             raise DecodeError(f"Result.results[{i}] must be a mapping")
@@ -314,13 +353,17 @@ def register(registry: TypeRegistry) -> None:
         encode=lambda o: _plain_observables(o.tolist()), decode=_decode_observables_array)
     reg(BindingsArray, "BindingsArray", encode=_encode_bindings_array,
         decode=_decode_bindings_array)
-    reg(EstimatorPub, PUB_TAGS[0],
+    reg(EstimatorPub, q + "EstimatorPub",
         encode=lambda p: {"circuit": p.circuit, "observables": p.observables,
                           "parameter_values": p.parameter_values, "precision": p.precision},
         decode=_decode_estimator_pub)
-    reg(SamplerPub, PUB_TAGS[1],
+    reg(SamplerPub, q + "SamplerPub",
         encode=lambda p: {"circuit": p.circuit, "parameter_values": p.parameter_values,
                           "shots": p.shots},
         decode=_decode_sampler_pub)
+    reg(CouplingMap, q + "CouplingMap", encode=_encode_coupling_map,
+        decode=_decode_coupling_map)
+    reg(ParameterView, q + "ParameterView", encode=lambda v: {"parameters": list(v.data)},
+        decode=_decode_parameter_view)
     reg(Result, "Result", encode=lambda r: _plain_enums(r.to_dict()), decode=_decode_result)
 

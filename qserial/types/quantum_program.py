@@ -39,24 +39,6 @@ from . import _fields
 if TYPE_CHECKING:
     from ..registry import TypeRegistry
 
-#: Every tag this module registers, with the class it stores.
-TAGS: dict[str, type] = {
-    "qserial.runtime.ChunkPart": ChunkPart,
-    "qserial.runtime.ChunkSpan": ChunkSpan,
-    "qserial.runtime.ChunkTiming": ChunkTiming,
-    "qserial.runtime.SchedulerTiming": SchedulerTiming,
-    "qserial.runtime.StretchValues": StretchValues,
-    "qserial.runtime.ItemMetadata": ItemMetadata,
-    "qserial.runtime.Metadata": Metadata,
-    "qserial.runtime.QuantumProgramItemResult": QuantumProgramItemResult,
-    "qserial.runtime.QuantumProgramResult": QuantumProgramResult,
-    "qserial.samplomatic.QuantumProgramItemResult": BaseItemResult,
-    "qserial.samplomatic.QuantumProgramResult": BaseProgramResult,
-    "qserial.runtime.CalibratorResult": CalibratorResult,
-    "qserial.runtime.NoiseLearnerV3Result": NoiseLearnerV3Result,
-    "qserial.runtime.NoiseLearnerV3Results": NoiseLearnerV3Results,
-}
-
 
 def _int(value: Any, what: str) -> int:
     return _fields.integer(value, what, minimum=None)
@@ -120,7 +102,7 @@ def _decode_stretch_values(value: Any) -> StretchValues:
 
 
 def _decode_item_metadata(value: Any) -> ItemMetadata:
-    f = _fields.fields(value, "ItemMetadata", ())
+    f = _fields.fields(value, "ItemMetadata", (), ("scheduler_timing", "stretch_values"))
     stretch = f.get("stretch_values")
     if stretch is not None:
         stretch = _instances(stretch, StretchValues, "ItemMetadata.stretch_values")
@@ -143,7 +125,7 @@ def _encode_item(item: BaseItemResult) -> dict:
 
 def _item_decoder(cls: type, tag: str):
     def decode(value: Any) -> BaseItemResult:
-        f = _fields.fields(value, tag, ("result",))
+        f = _fields.fields(value, tag, ("result",), ("metadata",))
         result = _fields.mapping(f["result"], f"{tag}.result")
         if cls is BaseItemResult:
             return cls(result)
@@ -167,7 +149,7 @@ def _encode_program(result: BaseProgramResult) -> dict:
 
 def _program_decoder(cls: type, item_cls: type, tag: str):
     def decode(value: Any) -> BaseProgramResult:
-        f = _fields.fields(value, tag, ("data",))
+        f = _fields.fields(value, tag, ("data",), ("passthrough_data", "metadata", "semantic_role"))
         data = _instances(f["data"], item_cls, f"{tag}.data")
         if cls is BaseProgramResult:
             return cls(data, passthrough_data=f.get("passthrough_data"))
@@ -203,7 +185,7 @@ def _decode_nlv3_result(value: Any) -> NoiseLearnerV3Result:
     from qiskit.quantum_info import QubitSparsePauliList
 
     tag = "NoiseLearnerV3Result"
-    f = _fields.fields(value, tag, ("generators", "rates", "rates_std"))
+    f = _fields.fields(value, tag, ("generators", "rates", "rates_std"), ("metadata",))
     generators = _instances(f["generators"], QubitSparsePauliList, f"{tag}.generators")
     rates = _real_array(f["rates"], f"{tag}.rates")
     rates_std = _real_array(f["rates_std"], f"{tag}.rates_std")
@@ -217,7 +199,7 @@ def _decode_nlv3_result(value: Any) -> NoiseLearnerV3Result:
 
 
 def _decode_nlv3_results(value: Any) -> NoiseLearnerV3Results:
-    f = _fields.fields(value, "NoiseLearnerV3Results", ("data",))
+    f = _fields.fields(value, "NoiseLearnerV3Results", ("data",), ("metadata",))
     data = _instances(f["data"], NoiseLearnerV3Result, "NoiseLearnerV3Results.data")
     metadata = f.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
