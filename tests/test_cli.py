@@ -31,10 +31,19 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def test_version() -> None:
+def test_version_lists_format_plugins_and_their_versions() -> None:
+    import importlib.metadata
+
     proc = run("--version")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"qserial {qserial.__version__}\n"
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == [f"qserial {qserial.__version__}", "formats:"]
+    assert lines[2].split() == ["json", "built", "in"]
+    plugins = {ep.name: ep.dist for ep in
+               importlib.metadata.entry_points(group="qserial.formats")}
+    listed = {line.split()[0]: line.split()[1:] for line in lines[3:]}
+    assert listed == {name: [dist.name, dist.version] for name, dist in plugins.items()}
+    assert set(listed) | {"json"} == set(qserial.list_formats())
 
 
 def test_console_script() -> None:
@@ -42,7 +51,8 @@ def test_console_script() -> None:
     if not script.exists():
         pytest.skip("qserial is not installed as a script next to this interpreter")
     proc = subprocess.run([str(script), "-V"], capture_output=True, text=True, timeout=60)
-    assert (proc.returncode, proc.stdout) == (0, f"qserial {qserial.__version__}\n")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith(f"qserial {qserial.__version__}\nformats:\n")
 
 
 def test_help_lists_commands_examples_and_exit_codes() -> None:

@@ -287,7 +287,8 @@ def test_counts_of_an_estimator_pub(tmp_path: Path) -> None:
     qserial.dump(estimator_result(), tmp_path / "est.json")
     proc = run("counts", str(tmp_path / "est.json"))
     assert proc.returncode == 1
-    assert proc.stderr == ("Error: pub 0 holds no bit registers (BitArray); it holds evs "
+    assert proc.stderr == (f"Error: {tmp_path / 'est.json'}: pub 0 holds no bit registers "
+                           "(BitArray); it holds evs "
                            "(ndarray), stds (ndarray) (at $.pub_results[0])\n")
 
 
@@ -387,8 +388,8 @@ def test_convert_keeps_manifest_and_unknown_tags(tmp_path: Path) -> None:
     qserial.dump_tree(tree, tmp_path / "src.msgpack", manifest=manifest)
     names = [n for n in qserial.list_formats() if get_format(n).supports_manifest]
     previous = tmp_path / "src.msgpack"
-    for name in [*names, "msgpack"]:  # a chain through every format and back
-        target = tmp_path / f"chain-{name}{suffix(name)}"
+    for i, name in enumerate([*names, "msgpack"]):  # a chain through every format and back
+        target = tmp_path / f"chain{i}-{name}{suffix(name)}"
         proc = run("convert", str(previous), str(target))
         assert proc.returncode == 0, proc.stderr
         assert qserial.read_header(target)["manifest"] == manifest
@@ -424,7 +425,7 @@ def test_convert_many_files_continues_after_failures(files: dict[str, Path],
     out = tmp_path / "out"
     out.mkdir()
     (out / "broken.msgpack").write_bytes(b"left alone")
-    proc = run("convert", "-r", str(src), str(out), "-f", "msgpack")
+    proc = run("convert", "-r", str(src), str(out), "-f", "msgpack", "--overwrite")
     assert proc.returncode == 1
     err = proc.stderr.splitlines()
     assert any(line.startswith(f"{src / 'broken.json'}: JSON ends early") for line in err)

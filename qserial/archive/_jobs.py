@@ -120,6 +120,11 @@ class ArchivedJob:
         """The file holding the result: a local path or a URL."""
         return self._storage.url(self._row["path"])
 
+    def file_exists(self) -> bool:
+        """Whether the job's file is still there (files deleted by hand leave their index
+        entry behind until ``reindex(prune=True)``)."""
+        return self._storage.exists(self._row["path"])
+
     @property
     def format(self) -> str:
         """The file's format name."""

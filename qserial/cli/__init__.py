@@ -35,7 +35,17 @@ __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "cli", "main"]
 
 
 class _Group(click.Group):
-    """Turns any exception from a command into a :class:`CommandError` unless ``--debug``."""
+    """Turns any exception from a command into a :class:`CommandError` unless ``--debug``.
+
+    ``--debug`` is taken anywhere on the command line (before a ``--``), not only
+    before the command: it is the flag one adds at the end after a failure.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug", *(a for a in args[:end] if a != "--debug"), *args[end:]]
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -62,12 +72,33 @@ Examples:
 \b
 Exit status: 0 success, 1 failure, 2 usage error.""",
 )
-@click.version_option(__version__, "-V", "--version", prog_name="qserial",
-                      message="%(prog)s %(version)s")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, param, value: _print_version(ctx) if value else None,
+              help="Show the version and the installed format plugins, and exit.")
 @click.option("--debug", is_flag=True, envvar="QSERIAL_DEBUG",
               help="Show the full traceback of an error.")
 def cli(debug: bool) -> None:
     """Save and load Qiskit primitive results: inspect and check qserial files."""
+
+
+def _print_version(ctx: click.Context) -> None:
+    """qserial's version, then each format with the distribution and version giving it."""
+    import importlib.metadata
+
+    from ..formats import ENTRY_POINT_GROUP, list_formats
+
+    loaded = list_formats()
+    rows = [("json", "built in")]
+    for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
+                     key=lambda ep: ep.name):
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else ep.value
+        if ep.name not in loaded:
+            dist += " (failed to load)"
+        rows.append((ep.name, dist))
+    width = max(len(name) for name, _ in rows)
+    click.echo("\n".join([f"qserial {__version__}", "formats:",
+                          *(f"  {name:<{width}}  {where}" for name, where in rows)]))
+    ctx.exit()
 
 
 for _module in (demo, info, counts, convert, validate, archive, bench):

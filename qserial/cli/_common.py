@@ -21,6 +21,9 @@ __all__ = [
     "debug_enabled",
     "describe",
     "fail_line",
+    "file_error",
+    "FileProgress",
+    "interactive",
     "line_console",
     "ms_text",
     "plural",
@@ -44,20 +47,34 @@ class CommandError(click.ClickException):
 
 
 def describe(exc: BaseException) -> str:
-    """``exc`` as the text of a one-line error."""
+    """``exc`` as the text of a one-line error.
+
+    A location is kept for a problem inside the data (``(at $.pub_results[2]...)``)
+    and left out for one with the whole file (``$``), where it says nothing.
+    """
     from ..errors import QSerialError
 
     if isinstance(exc, QSerialError):
-        return str(exc)
+        return exc.message if exc.path == "$" else str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename is not None else ""
         return f"{exc.strerror}{where}"
     return f"{type(exc).__name__}: {exc}"
 
 
-def fail_line(what: str, exc: BaseException) -> str:
-    """``what: reason`` on one line, for a file that failed among many."""
-    return f"{what}: {' '.join(describe(exc).split())}"
+def fail_line(path: str, exc: BaseException) -> str:
+    """``path: reason`` on one line: every error names the file it concerns."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None \
+            and os.fspath(exc.filename) == os.fspath(path):
+        reason = exc.strerror  # the path is said once, in front
+    else:
+        reason = describe(exc)
+    return f"{path}: {' '.join(reason.split())}"
+
+
+def file_error(path: str, exc: BaseException) -> CommandError:
+    """The :class:`CommandError` for ``exc`` while reading or writing ``path``."""
+    return CommandError(fail_line(path, exc))
 
 
 def debug_enabled() -> bool:
@@ -94,12 +111,12 @@ def table_console(pipe_width: int | None = None) -> Any:
     return Console(highlight=False, width=width)
 
 
-def line_console() -> Any:
-    """A rich console on stdout for lines that must stay one line each."""
+def line_console(stderr: bool = False) -> Any:
+    """A rich console on stdout (or stderr) for lines that must stay one line each."""
     from rich.console import Console
 
     # soft_wrap: one line stays one line in a pipe, where rich would wrap at 80 columns.
-    return Console(highlight=False, soft_wrap=True)
+    return Console(highlight=False, soft_wrap=True, stderr=stderr)
 
 
 def size_text(n: int | None) -> str:
@@ -119,3 +136,77 @@ def ms_text(seconds: float | None) -> str:
 def plural(n: int, word: str) -> str:
     """``1 shot``, ``2 shots``."""
     return f"{n} {word}{'s' * (n != 1)}"
+
+
+def interactive() -> bool:
+    """Whether a progress bar may be drawn by default: stdout and stderr on a terminal.
+
+    The bar goes to stderr and the lines of done files to stdout, so both must be the
+    terminal; ``qserial convert ... > log`` gets no bar.
+    """
+    return sys.stderr.isatty() and sys.stdout.isatty()
+
+
+class FileProgress:
+    """A progress bar over files, and the lines printed while it runs.
+
+    On a terminal rich redraws the bar in place; a line written past it lands in the
+    middle of the bar (``converting ━━━ 0/31 0:00:00run.json -> ...``). While the bar
+    shows, :meth:`say` prints through the bar's console, which puts the line above
+    the bar. Without a bar lines go to stdout (``err``: stderr) as usual.
+
+    Parameters
+    ----------
+    description
+        Text in front of the bar (``converting``).
+    total
+        How many files.
+    show
+        Whether to draw the bar (see :func:`interactive`).
+    """
+
+    def __init__(self, description: str, total: int, show: bool) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.shown = bool(show)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn())
+        self._bar = Progress(*columns, console=Console(stderr=True, highlight=False),
+                             disable=not self.shown)
+        self._task = self._bar.add_task(description, total=total)
+        self._consoles: dict[bool, Any] = {}
+
+    def __enter__(self) -> FileProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.__exit__(*exc)
+
+    def advance(self) -> None:
+        """One more file done."""
+        self._bar.advance(self._task)
+
+    def say(self, line: str, *, err: bool = False, markup: str | None = None) -> None:
+        """Print ``line`` (text, not markup) on a line of its own.
+
+        ``markup`` is an optional rich-markup prefix (``[green]OK[/]    ``), coloured
+        only on a terminal.
+        """
+        from rich.markup import escape
+
+        if self.shown and (err or sys.stdout.isatty()):
+            self._bar.console.print((markup or "") + escape(line), soft_wrap=True)
+        elif markup is None:
+            click.echo(line, err=err)
+        else:
+            if err not in self._consoles:
+                self._consoles[err] = line_console(stderr=err)
+            self._consoles[err].print(markup + escape(line))

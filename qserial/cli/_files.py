@@ -9,7 +9,7 @@ import os
 from typing import Any
 
 __all__ = ["GLOB_CHARS", "digest_of", "expand", "header_of", "read_format", "stem",
-           "suffixes"]
+           "suffix_owner", "suffixes"]
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -21,6 +21,16 @@ def suffixes() -> list[str]:
     found = {s.lower() for name in list_formats() for s in get_format(name).suffixes}
     found |= {s.lower() for _, claimed in KNOWN_FORMATS.values() for s in claimed}
     return sorted(found, key=len, reverse=True)
+
+
+def suffix_owner(name: str) -> str | None:
+    """The format whose suffix ``name`` ends with (the longest that matches), or None."""
+    from ..formats import KNOWN_FORMATS, get_format, list_formats
+
+    owners = {s.lower(): fmt for fmt, (_, claimed) in KNOWN_FORMATS.items() for s in claimed}
+    owners |= {s.lower(): fmt for fmt in list_formats() for s in get_format(fmt).suffixes}
+    matches = [s for s in owners if name.lower().endswith(s) and len(name) > len(s)]
+    return owners[max(matches, key=len)] if matches else None
 
 
 def stem(name: str, known: list[str]) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ._common import CommandError, size_text, table_console
+from ._common import CommandError, file_error, size_text, table_console
 
 __all__ = ["archive"]
 
@@ -79,8 +79,8 @@ def _open(root: str, format_name: str | None = None, *, create: bool = False) ->
     from ..archive import Archive
 
     if not create and not Archive.exists(root):
-        raise CommandError(f"no archive at {root} (no index); "
-                           "create one with: qserial archive sync ROOT")
+        raise CommandError(f"no archive at {root} (no index, no job files under jobs/); "
+                           f"create one with: qserial archive sync {root}")
     return Archive(root, format=format_name)
 
 
@@ -176,23 +176,73 @@ Examples:
 @_filters(default_limit=20)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (one list) for machines.")
 def ls(root: str, filters: dict[str, Any], as_json: bool) -> None:
-    """List archived jobs, newest first."""
+    """List archived jobs, newest first.
+
+    On a narrow terminal the job ids are shortened to the shortest prefix that tells
+    them apart in the archive (8 characters at least); archive show takes such a
+    prefix.
+    """
     with _open(root) as store:
         jobs = store.jobs(**filters)
         if as_json:
             click.echo(json.dumps([job.to_dict() for job in jobs], indent=2))
             return
-        from rich.table import Table
+        console = _console()
+        title = f"{len(jobs)} of {len(store)} jobs in {root}"
+        table = _jobs_table(jobs, title, {})
+        if _width(console, table) > console.width:
+            ids = sorted(job.job_id() for job in store.jobs(limit=None))
+            table = _jobs_table(jobs, title, _short_ids(ids))
+            table.caption = "job ids cut to unique prefixes: archive show takes them"
+        console.print(table)
 
-        table = Table(title=f"{len(jobs)} of {len(store)} jobs in {root}")
-        for name in ("job id", "created", "backend", "primitive", "status", "tags", "size"):
-            table.add_column(name, no_wrap=name in ("job id", "created", "size"),
-                             justify="right" if name == "size" else "left")
-        for job in jobs:
-            table.add_row(job.job_id(), _date(job.creation_date), job.backend().name or "-",
-                          job.primitive_id or "-", job.status() or "-",
-                          ", ".join(job.tags) or "-", size_text(job.size))
-        _console().print(table)
+
+#: Columns of ``archive ls``: (name, minimum width); the id, dates and sizes never wrap.
+_COLUMNS = (("job id", None), ("created", None), ("backend", 10), ("primitive", 9),
+            ("status", 6), ("tags", 8), ("size", None))
+
+
+def _jobs_table(jobs: list[Any], title: str, short: dict[str, str]) -> Any:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False,
+                  collapse_padding=True)
+    for name, min_width in _COLUMNS:
+        table.add_column(name, no_wrap=min_width is None, min_width=min_width,
+                         overflow="fold", justify="right" if name == "size" else "left")
+    for job in jobs:
+        cells = (short.get(job.job_id(), job.job_id()), _date(job.creation_date),
+                 job.backend().name or "-", job.primitive_id or "-", job.status() or "-",
+                 ", ".join(job.tags) or "-", size_text(job.size))
+        table.add_row(*map(Text, cells))  # Text: names and tags are not markup
+    return table
+
+
+def _width(console: Any, renderable: Any) -> int:
+    from rich.measure import Measurement
+
+    # Measured as if the terminal were unbounded: the width the table wants.
+    return Measurement.get(console, console.options.update_width(1 << 16), renderable).maximum
+
+
+def _short_ids(ids: list[str], at_least: int = 8) -> dict[str, str]:
+    """Each id cut to the shortest prefix no other id starts with (``ids`` sorted)."""
+    out = {}
+    for i, job_id in enumerate(ids):
+        # In sorted order the longest prefix shared with any id is shared with a neighbour.
+        shared = max((_common_prefix(job_id, ids[j]) for j in (i - 1, i + 1)
+                      if 0 <= j < len(ids)), default=0)
+        out[job_id] = job_id[:max(at_least, shared + 1)]
+    return out
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 @archive.command(epilog="""\b
@@ -204,11 +254,21 @@ Examples:
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def show(root: str, job_id: str, as_json: bool) -> None:
-    """Show an archived job: provenance, labels, file and its header (not the data)."""
+    """Show an archived job: provenance, labels, file and its header (not the data).
+
+    JOB_ID may be cut to any prefix that only one archived job's id starts with.
+    """
     with _open(root) as store:
-        job = store.job(job_id)
+        job = store.find_job(job_id)
         info = job.to_dict()
-        header = job.header()
+        if not job.file_exists():
+            raise CommandError(f"the file of job {job.job_id()} is missing: {job.path}; "
+                               f"drop the entries of missing files with: qserial archive "
+                               f"reindex --prune {root}")
+        try:
+            header = job.header()
+        except Exception as exc:
+            raise file_error(job.path, exc) from exc
         info["header"] = {k: header.get(k) for k in ("format", "version", "writer")}
     if as_json:
         click.echo(json.dumps(info, indent=2))
@@ -268,7 +328,19 @@ Examples:
 @click.argument("root")
 @click.option("--prune", is_flag=True, help="Also drop entries whose file is gone.")
 def reindex(root: str, prune: bool) -> None:
-    """Add to the index every job file it lacks, from the files' manifests."""
-    with _open(root) as store:
+    """Add to the index every job file it lacks, from the files' manifests.
+
+    A folder without an index gets one, built from the job files already under
+    ROOT/jobs/ (any layout below it; files written with qserial.dump(job, ...)
+    or by another archive): a way to turn a folder of such files into an archive,
+    or to rebuild a lost index.
+    """
+    import os
+
+    from ..archive import Archive
+
+    if not Archive.exists(root) and not os.path.isdir(root):
+        raise CommandError(f"{root}: No such folder")
+    with _open(root, create=True) as store:
         changed = store.reindex(prune=prune)
         click.echo(f"{changed} index entries changed; {len(store)} jobs")

@@ -7,13 +7,14 @@ imported in the command's body so that ``qserial --help`` stays fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._common import CommandError, check_formats
+from ._common import CommandError, check_formats, debug_enabled, file_error
 
 __all__ = ["bench"]
 
@@ -29,7 +30,7 @@ def _check_scenarios(ctx: click.Context, param: click.Parameter, value: tuple[st
 
 
 @click.command("bench")
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("-s", "--scenario", "scenarios", multiple=True, callback=_check_scenarios,
               metavar="NAME[:K=V,...]",
               help="A built-in scenario, optionally with builder arguments "
@@ -100,6 +101,8 @@ def bench(files: tuple[Path, ...], scenarios: list[Any], format_names: list[str]
             require_matplotlib()
         except ImportError as exc:
             raise CommandError(str(exc)) from None
+    for path in files:
+        _check_readable(str(path))
     cases = [file_case(p) for p in files] + list(scenarios)
     if not cases:
         cases = default_cases(quick)
@@ -134,3 +137,17 @@ def bench(files: tuple[Path, ...], scenarios: list[Any], format_names: list[str]
             click.echo(" ".join(line.split()), err=True)
         raise CommandError(f"{len(report['failures'])} format round trips gave back "
                            "different data or crashed")
+
+
+def _check_readable(path: str) -> None:
+    """Load ``path`` once before any timing: a bad file fails at once, by its name."""
+    from ..api import load
+
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "Is a directory; name result files", path)
+        load(path)
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        raise file_error(path, exc) from exc

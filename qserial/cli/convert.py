@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any
 
 import click
 
-from ._common import CommandError, debug_enabled, fail_line
-from ._files import GLOB_CHARS, expand, header_of, read_format, stem, suffixes
+from ._common import (
+    CommandError,
+    FileProgress,
+    debug_enabled,
+    describe,
+    fail_line,
+    interactive,
+)
+from ._files import GLOB_CHARS, expand, header_of, read_format, stem, suffix_owner, suffixes
 
 __all__ = ["convert"]
 
@@ -60,19 +66,24 @@ def _key_values(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
 @click.option("--drop-manifest", is_flag=True,
               help="Convert files holding a manifest (a job's provenance) to formats that "
                    "cannot store it, without it.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace targets that exist (never the source itself).")
 @click.option("--progress/--no-progress", default=None,
               help="Show a progress bar (default: on a terminal, for several or large "
                    "files).")
 def convert(sources: tuple[str, ...], dest: str, fmt: Any, options: dict[str, Any],
-            recursive: bool, drop_manifest: bool, progress: bool | None) -> None:
+            recursive: bool, drop_manifest: bool, overwrite: bool,
+            progress: bool | None) -> None:
     """Convert files from any installed format to any other.
 
     One SRC file and a DST file name: DST's suffix (or --format) picks the format.
     Several SRC, a folder or a quoted glob, or an existing folder as DST: each file
     goes to DST/<name>.<suffix of --format>. Files are converted through the stored
     tree, so tags this qserial does not know are kept, and so is the manifest (a
-    job's provenance). Each output is written atomically. A file that fails gets a
-    line on stderr and the others are still converted; the exit status is then 1.
+    job's provenance). Each output is written atomically. A target that exists is
+    refused unless --overwrite, and a target that is its source always. A file that
+    fails or is refused gets a line on stderr and the others are still converted;
+    the exit status is then 1.
 
     \b
     Examples:
@@ -105,57 +116,86 @@ def convert(sources: tuple[str, ...], dest: str, fmt: Any, options: dict[str, An
             except UnknownFormatError:
                 raise click.UsageError(f"cannot tell the format of {dest} from its suffix; "
                                        "pass --format NAME") from None
+        else:
+            owner = suffix_owner(os.path.basename(dest))
+            if owner is not None and owner != fmt.name:
+                click.echo(f"Warning: {dest} has a suffix of format {owner}, but --format "
+                           f"{fmt.name} is written to it", err=True)
         jobs = [(src, dest, missing) for src, _, missing in items]
-    done = _convert_all(jobs, fmt, options, drop_manifest, progress)
+    options = _check_options(fmt, options)
+    done = _convert_all(jobs, fmt, options, drop_manifest, overwrite, progress)
     if done < len(jobs):
         raise CommandError(f"{len(jobs) - done} of {len(jobs)} files failed; {done} converted")
 
 
-def _convert_all(jobs: list[tuple[str, str, str | None]], fmt: Any, options: dict[str, Any],
-                 drop_manifest: bool, progress: bool | None) -> int:
-    """Convert each ``(source, target, reason it is missing)``; return how many worked."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+def _check_options(fmt: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """The writer options, checked against what ``fmt`` declares before any file is read.
 
+    A mistake is a usage error (exit status 2) naming the valid options. Formats that
+    declare none are checked when writing (see :func:`_convert_all`).
+    """
+    from ..errors import QSerialError
+
+    resolve = getattr(fmt, "write_options", None)  # declared options (Format.options)
+    if not options or resolve is None:
+        return options
+    try:
+        resolve(options)
+    except QSerialError as exc:
+        raise click.UsageError(describe(exc)) from None
+    return options
+
+
+def _target_problem(src: str, dst: str, overwrite: bool) -> str | None:
+    """Why ``dst`` must not be written from ``src``, or None."""
+    if not os.path.lexists(dst):
+        return None
+    if os.path.exists(dst) and os.path.samefile(src, dst):  # links and hard links too
+        return f"the target {dst} is this file itself; converting a file onto itself would lose it"
+    if os.path.isdir(dst):
+        return f"{dst} is a folder"
+    if not overwrite:
+        return f"{dst} exists; pass --overwrite to replace it"
+    return None
+
+
+def _convert_all(jobs: list[tuple[str, str, str | None]], fmt: Any, options: dict[str, Any],
+                 drop_manifest: bool, overwrite: bool, progress: bool | None) -> int:
+    """Convert each ``(source, target, reason it is missing)``; return how many worked."""
     from ..errors import WriteError
 
     if progress is None:
-        # Both streams on a terminal: the bar (stderr) and the file lines (stdout) share it.
         total = sum(os.path.getsize(src) for src, _, missing in jobs if missing is None)
-        progress = (sys.stderr.isatty() and sys.stdout.isatty()
-                    and (len(jobs) > 1 or total > _PROGRESS_BYTES))
+        progress = interactive() and (len(jobs) > 1 or total > _PROGRESS_BYTES)
     seen: dict[str, str] = {}
     done = 0
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
-        task = bar.add_task("converting", total=len(jobs))
+    with FileProgress("converting", len(jobs), progress) as bar:
         for src, dst, missing in jobs:
             key = os.path.realpath(dst)
-            if missing is not None:
-                click.echo(f"{src}: {missing}", err=True)
-                bar.advance(task)
-                continue
             try:
+                if missing is not None:
+                    raise WriteError(missing)
                 if key in seen:
                     raise WriteError(f"{dst} would also be written from {seen[key]}: "
                                      "rename one of them")
+                problem = _target_problem(src, dst, overwrite)
+                if problem is not None:
+                    raise WriteError(problem)
                 seen[key] = src
                 _convert_one(src, dst, fmt, options, drop_manifest)
             except Exception as exc:
                 if debug_enabled():
                     raise
-                click.echo(fail_line(src, exc), err=True)
+                if isinstance(exc, TypeError) and options:
+                    # A format that declares no options rejects a wrong one as Python
+                    # does (unexpected keyword argument): a usage error, not the file's.
+                    raise click.UsageError(f"format {fmt.name!r} refuses the writer "
+                                           f"options {options}: {exc}") from None
+                bar.say(fail_line(src, exc), err=True)
             else:
                 done += 1
-                click.echo(f"{src} -> {dst}")
-            bar.advance(task)
+                bar.say(f"{src} -> {dst}")
+            bar.advance()
     return done
 
 

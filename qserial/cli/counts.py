@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._common import plural
+from ._common import debug_enabled, file_error, plural
 from ._files import read_format
 
 __all__ = ["counts"]
@@ -18,6 +18,7 @@ __all__ = ["counts"]
 @click.option("--pub", "pub_index", type=click.IntRange(min=0), default=0, show_default=True,
               help="Index of the pub.")
 @click.option("--register", "registers", multiple=True, metavar="NAME",
+              callback=lambda ctx, param, value: _distinct(value),
               help="Register to count (repeatable: joined as SamplerPubResult.join_data "
                    "joins them, the first one's bits rightmost). Default: the pub's only "
                    "register, or all of them joined.")
@@ -37,6 +38,38 @@ def counts(file: str, pub_index: int, registers: tuple[str, ...], top: int | Non
       qserial counts run.h5 --pub 3 --register meas --top 10
       qserial counts run.parquet --register alpha --register beta --json
     """
+    try:
+        table = _count(file, pub_index, registers)
+    except Exception as exc:
+        if debug_enabled():
+            raise
+        raise file_error(file, exc) from exc
+    shown = table.counts[:top] if top else table.counts
+    rest = table.counts[len(shown):]
+    if as_json:
+        out: dict[str, Any] = {"file": file, "pub": pub_index, "registers": table.registers,
+                               "num_bits": table.num_bits, "shots": table.shots,
+                               "outcomes": len(table.counts), "counts": dict(shown)}
+        if rest:
+            out["other"] = {"outcomes": len(rest), "shots": sum(n for _, n in rest)}
+        click.echo(json.dumps(out, indent=2))
+        return
+    _print_counts(file, table, shown, rest)
+
+
+def _distinct(registers: tuple[str, ...]) -> tuple[str, ...]:
+    """``--register`` values, refused when one repeats: a register joined with itself
+    would double its bits and count nothing real."""
+    repeated = sorted({name for name in registers if registers.count(name) > 1})
+    if repeated:
+        raise click.BadParameter(
+            f"{', '.join(map(repr, repeated))} given more than once; name each register "
+            "once (the order given is the order joined)")
+    return registers
+
+
+def _count(file: str, pub_index: int, registers: tuple[str, ...]) -> Any:
+    """The counts table of pub ``pub_index`` of ``file``."""
     from .._inspect import count_outcomes
     from ..errors import PubIndexError, QSerialError
 
@@ -53,17 +86,7 @@ def counts(file: str, pub_index: int, registers: tuple[str, ...], top: int | Non
         tree, index = fmt.load_path(file), pub_index
     table = count_outcomes(tree, index, list(registers) or None)
     table.pub = pub_index
-    shown = table.counts[:top] if top else table.counts
-    rest = table.counts[len(shown):]
-    if as_json:
-        out: dict[str, Any] = {"file": file, "pub": pub_index, "registers": table.registers,
-                               "num_bits": table.num_bits, "shots": table.shots,
-                               "outcomes": len(table.counts), "counts": dict(shown)}
-        if rest:
-            out["other"] = {"outcomes": len(rest), "shots": sum(n for _, n in rest)}
-        click.echo(json.dumps(out, indent=2))
-        return
-    _print_counts(file, table, shown, rest)
+    return table
 
 
 def _print_counts(file: str, table: Any, shown: list[tuple[str, int]],
