@@ -152,7 +152,8 @@ def _choose_level(body: Any, compression: str | int) -> tuple[int, int]:
         return 0, zlib.Z_DEFAULT_STRATEGY
     part = sample(body)
     lz = len(zlib.compress(part, 1)) / max(part.size, 1)
-    if lz <= _LZ_GAIN * found.ratio:
+    # Huffman coding spends at least a bit a byte: it cannot beat 1/8 (runs of zeros).
+    if lz <= _LZ_GAIN * max(found.ratio, 1 / 8):
         return 1, zlib.Z_DEFAULT_STRATEGY
     return 1, zlib.Z_HUFFMAN_ONLY
 

@@ -15,7 +15,7 @@ import xxhash
 from qserial import DecodeError, IntegrityError, TruncatedError, UnsupportedVersionError
 
 FORMAT_NAME = "hdf5"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 PUBS_GROUP = "pub_results"
 
@@ -25,6 +25,7 @@ A_WRITER = b"qserial_writer"
 A_TREE = b"qserial_tree"
 A_DIGEST = b"qserial_digest"
 A_MANIFEST = b"qserial_manifest"
+A_REQUIRES = b"qserial_requires"
 
 U8 = np.dtype(np.uint8)
 U64 = np.dtype("<u8")

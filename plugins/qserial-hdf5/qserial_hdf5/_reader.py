@@ -30,7 +30,7 @@ from qserial import (
     partial,
 )
 
-from . import _skeleton
+from . import _codecs, _skeleton
 from ._index import Index, layout_digest
 from ._layout import (
     A_DIGEST,
@@ -53,6 +53,10 @@ from ._pio import read_into
 
 # Arrays start at multiples of this in the read buffer (cache line; any dtype's alignment).
 _ALIGN = 64
+#: Compressed arrays may expand to this many times the file's size by default (and to
+#: FREE_EXPANSION bytes whatever the file's size).
+DEFAULT_MAX_EXPANSION = 32
+FREE_EXPANSION = 32 << 20
 
 
 def _fail(exc: BaseException, where: str) -> QSerialError:
@@ -64,14 +68,15 @@ def _fail(exc: BaseException, where: str) -> QSerialError:
 
 
 def read(source: str | IO[bytes], file_size: int, end: int | None, verify: bool = True,
-         pubs: list[int] | None = None, header_only: bool = False) -> Any:
+         pubs: list[int] | None = None, header_only: bool = False,
+         max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
     """Read a tree; with ``pubs`` only those pubs of a PrimitiveResult.
 
     ``end`` is HDF5's end of file (:func:`check_superblock`). With a valid index after
     it and HDF5's bytes as written, HDF5 is not opened at all. ``header_only`` returns
     the checked root attributes instead of the tree.
     """
-    opened = Opened(source, file_size, end, verify)
+    opened = Opened(source, file_size, end, verify, max_expansion)
     try:
         with opened.errors():
             if header_only:
@@ -89,7 +94,8 @@ class Opened:
     """
 
     def __init__(self, source: str | IO[bytes], file_size: int, end: int | None,
-                 verify: bool) -> None:
+                 verify: bool, max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> None:
+        self.max_expansion = max_expansion
         self.fd: int | None = None
         self.fid: Any = None
         self.file_size = file_size
@@ -120,7 +126,7 @@ class Opened:
 
     def reader(self) -> _Reader:
         """A reader with a buffer of its own."""
-        return _Reader(self.file_size, self.src, self.fid)
+        return _Reader(self.file_size, self.src, self.fid, self.max_expansion)
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
@@ -297,7 +303,9 @@ class _Reader:
     file opened by HDF5), each dataset is first checked against the structure.
     """
 
-    def __init__(self, file_size: int, source: int | IO[bytes], fid: Any) -> None:
+    def __init__(self, file_size: int, source: int | IO[bytes], fid: Any,
+                 max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> None:
+        self.max_expansion = max_expansion
         self.file_size = file_size
         self.source = source
         self.fid = fid
@@ -324,9 +332,17 @@ class _Reader:
         return buf.item()
 
     def allocate(self, total: int) -> None:
-        if total > self.file_size + _ALIGN * (self.file_size // _ALIGN + 1):
+        # Compressed chunks may expand; beyond the limit only for a trusted file.
+        limit = self.file_size + _ALIGN * (self.file_size // _ALIGN + 1)
+        if self.max_expansion is None:
+            limit = None
+        else:
+            limit = max(limit, FREE_EXPANSION, int(self.max_expansion * self.file_size))
+        if limit is not None and total > limit:
             raise LimitExceededError(f"the structure declares {total} bytes of arrays, more "
-                                     f"than the file's {self.file_size}", "$")
+                                     f"than {self.max_expansion} times the file's "
+                                     f"{self.file_size} (pass max_expansion=None for a "
+                                     "trusted file)", "$")
         self.buffer = np.empty(total, U8)
         self.cursor = 0
 
@@ -348,7 +364,11 @@ class _Reader:
         return out
 
     def read_array(self, name: str, where: str, dt: np.dtype, shape: tuple, raw: bool,
-                   at: int | None, h: xxhash.xxh3_64 | None) -> np.ndarray:
+                   at: Any, h: xxhash.xxh3_64 | None) -> np.ndarray:
+        packed = None
+        if type(at) is tuple:  # one compressed chunk: (offset, stored size, codec)
+            at, stored, codec = at
+            packed = (stored, codec)
         count = 1
         for n in shape:
             count *= n
@@ -363,17 +383,25 @@ class _Reader:
         start = -(-self.cursor // _ALIGN) * _ALIGN
         if start + nbytes > self.buffer.size:
             raise DecodeError(f"dataset {where} does not match the structure's sizes")
-        if (at is None) != (nbytes == 0) or (at is not None
-                                             and not 0 <= at <= self.file_size - nbytes):
-            raise DecodeError(f"dataset {where}: {nbytes} bytes cannot be at offset {at} of a "
+        length = nbytes if packed is None else packed[0]
+        if (at is None) != (length == 0) or (at is not None
+                                             and not 0 <= at <= self.file_size - length):
+            raise DecodeError(f"dataset {where}: {length} bytes cannot be at offset {at} of a "
                               f"file of {self.file_size}")
         if self.fid is not None:
             # Digests or not: a dataset that another program replaced leaves the old
             # bytes at the old offset, which the digest would still accept.
-            self.check_dataset(name, where, sdt, sshape, nbytes, at)
+            self.check_dataset(name, where, sdt, sshape, nbytes, at, packed)
         self.cursor = start + nbytes
         chunk = self.buffer[start:self.cursor]
-        if at is not None:
+        if packed is not None:
+            data = np.empty(length, U8)
+            done = read_into(self.source, at, memoryview(data))
+            if done != length:
+                raise TruncatedError(f"dataset {where}: the file ends after {done} of its "
+                                     f"{length} compressed bytes")
+            _codecs.inflate(data, packed[1], chunk, f"dataset {where}")
+        elif at is not None:
             # A contiguous, unfiltered dataset's bytes are the array's bytes: one
             # positioned read. h5py's read of the same data costs about three times more.
             done = read_into(self.source, at, memoryview(chunk))
@@ -388,7 +416,7 @@ class _Reader:
         return out
 
     def check_dataset(self, name: str, where: str, sdt: np.dtype, sshape: tuple,
-                      nbytes: int, at: int | None) -> None:
+                      nbytes: int, at: int | None, packed: tuple | None = None) -> None:
         """The dataset exists with the structure's type, shape, size and offset."""
         try:
             did = h5d.open(self.fid, name.encode())
@@ -401,6 +429,21 @@ class _Reader:
             tid = self.types[sdt] = h5t.py_create(sdt)
         if not did.get_type().equal(tid):
             raise DecodeError(f"dataset {where} has the wrong element type (expected {sdt})")
+        if packed is not None:
+            # One chunk, filtered by the codec the structure names, where it says.
+            try:
+                plist = did.get_create_plist()
+                chunked = plist.get_layout() == h5d.CHUNKED
+                filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+                info = did.get_chunk_info(0) if chunked else None
+            except Exception as exc:
+                raise DecodeError(f"dataset {where} is damaged ({exc})") from None
+            if (not chunked or filters != [_skeleton.CODECS[packed[1]]]
+                    or did.get_num_chunks() != 1 or info.byte_offset != at
+                    or info.size != packed[0]):
+                raise DecodeError(f"dataset {where} is not the one {packed[1]} chunk of "
+                                  f"{packed[0]} bytes at offset {at} the structure says")
+            return
         if nbytes:
             # Only contiguous datasets have an offset; chunked, filtered or compact ones
             # are not what qserial writes and are refused rather than decompressed.

@@ -16,7 +16,9 @@ bytes                        ``{"$b": "<base64>"}``
 dict with a ``$`` key        ``{"$d": [[key, value], ...]}``
 Node(tag, value)             ``{"$t": tag, "v": value}``
 ndarray                      ``{"$a": dataset, "dtype": ..., "shape": [...],
-                             "raw": bool, "at": file offset of its bytes or null}``
+                             "raw": bool, "at": file offset of its bytes or null}``,
+                             and when its one chunk is compressed, ``"z": the chunk's
+                             stored size, "codec": "deflate" or "zstd"``
 numpy scalar (npscalar)      ``{"$a": null, "dtype": ..., "shape": [], "raw": bool,
                              "data": "<base64>"}``
 ===========================  ===============================================
@@ -140,11 +142,13 @@ def storage_dtype(dt: np.dtype) -> np.dtype | None:
 
 
 def encode(tree: Any,
-           add_array: Callable[[np.ndarray, str, dict], tuple[str, int | None]]) -> Any:
+           add_array: Callable[[np.ndarray, str, dict], tuple[str, int | None, dict | None]]
+           ) -> Any:
     """Return the JSON-ready skeleton of ``tree``.
 
     ``add_array(array, name_hint, attrs)`` stores an array as a dataset and returns the
-    dataset name and the file offset of its bytes (None when it has none); numpy scalars
+    dataset name, the file offset of its bytes (None when it has none) and, for a
+    compressed dataset, ``{"z": stored size, "codec": name}``; numpy scalars
     (``npscalar`` nodes) are inlined.
     """
 
@@ -181,9 +185,12 @@ def encode(tree: Any,
         if t is np.ndarray:
             if x.dtype.hasobject:
                 raise UnsupportedTypeError("an array of Python objects cannot be stored")
-            name, offset = add_array(x, hint, attrs or {})
-            return {"$a": name, "dtype": dtype_to_json(x.dtype), "shape": list(x.shape),
-                    "raw": storage_dtype(x.dtype) is None or x.ndim > 31, "at": offset}
+            name, offset, packed = add_array(x, hint, attrs or {})
+            entry = {"$a": name, "dtype": dtype_to_json(x.dtype), "shape": list(x.shape),
+                     "raw": storage_dtype(x.dtype) is None or x.ndim > 31, "at": offset}
+            if packed is not None:
+                entry.update(packed)
+            return entry
         if t is float:
             if math.isfinite(x):
                 return x
@@ -194,6 +201,11 @@ def encode(tree: Any,
                                    "with qserial.to_tree first")
 
     return enc(tree, "")
+
+
+#: Codecs of compressed chunks, and the HDF5 filter each is: deflate is built into every
+#: HDF5; zstd is the registered filter 32015, which h5py reads after ``import hdf5plugin``.
+CODECS = {"deflate": 1, "zstd": 32015}
 
 
 def _inline(x: np.ndarray) -> dict:
@@ -328,8 +340,15 @@ def decode(skel: Any,
                 return np.empty((), dt)
             return np.frombuffer(buf, dtype=dt).reshape(()).copy()
         at = x.get("at")
-        if not isinstance(name, str) or len(x) != 5 or not (at is None or type(at) is int):
+        if not isinstance(name, str) or len(x) not in (5, 7) or not (
+                at is None or type(at) is int):
             raise DecodeError("malformed array reference")
+        if len(x) == 7:  # one compressed chunk: (offset, stored size, codec)
+            stored, codec = x.get("z"), x.get("codec")
+            if type(at) is not int or type(stored) is not int or stored <= 0 \
+                    or codec not in CODECS:
+                raise DecodeError("malformed compressed array reference")
+            return read_array(name, dt, shape, raw, (at, stored, codec))
         return read_array(name, dt, shape, raw, at)
 
     return dec(skel)

@@ -16,12 +16,12 @@ from typing import IO, Any
 import h5py
 import numpy as np
 import xxhash
-from h5py import h5a, h5d, h5f, h5g, h5p, h5s, h5t
+from h5py import h5a, h5d, h5f, h5g, h5p, h5s, h5t, h5z
 
 from qserial import LimitExceededError, Node, QSerialError, UnsupportedTypeError, WriteError
 from qserial.formats import writer_versions
 
-from . import _layout, _skeleton
+from . import _codecs, _layout, _skeleton
 from ._index import index_bytes, layout_digest
 from ._layout import (
     FORMAT_NAME,
@@ -34,6 +34,10 @@ from ._layout import (
     root_digest,
 )
 from ._pio import read_bytes, write_at
+
+#: The root attribute of a file with zstd datasets (qserial reads them without it).
+REQUIRES_HDF5PLUGIN = (b"import hdf5plugin: zstd-compressed datasets (HDF5 filter 32015) need "
+                       b"it in h5py; HDFView needs the zstd filter plugin")
 
 
 def _text_type(n: int) -> h5t.TypeID:
@@ -51,9 +55,13 @@ class _Writer:
     which the datasets' bytes are written, once every dataset is created.
     """
 
-    def __init__(self, fid: h5py.h5f.FileID, dst: int | IO[bytes]) -> None:
+    def __init__(self, fid: h5py.h5f.FileID, dst: int | IO[bytes], compression: str = "auto",
+                 level: int | None = None) -> None:
         self.fid = fid
         self.dst = dst
+        self.compression = compression
+        self.level = level
+        self.zstd_used = False
         self.dcpl = h5p.create(h5p.DATASET_CREATE)
         self.dcpl.set_layout(h5d.CONTIGUOUS)
         # qserial writes every byte of each dataset itself: no fill pass over the space.
@@ -96,7 +104,8 @@ class _Writer:
         names: set[str] = set(reserved)
         arrays: list[tuple[int | None, np.ndarray]] = []
 
-        def add_array(arr: np.ndarray, hint: str, attrs: dict) -> tuple[str, int | None]:
+        def add_array(arr: np.ndarray, hint: str, attrs: dict
+                      ) -> tuple[str, int | None, dict | None]:
             name = _unique(hint, names)
             if not arr.flags.c_contiguous:  # (ascontiguousarray would make 0-d arrays 1-d)
                 arr = np.ascontiguousarray(arr)
@@ -105,18 +114,44 @@ class _Writer:
                 data = arr.reshape(-1).view(U8) if arr.dtype.itemsize else np.empty(0, U8)
             else:
                 data = arr
-            did = h5d.create(loc, prefix + name.encode(), self.h5type(data.dtype),
-                             self.space(data.shape), dcpl=self.dcpl, lcpl=self.lcpl)
-            offset = did.get_offset() if data.nbytes else None
-            if data.nbytes and offset is None:  # not expected when contiguous; stay correct
-                did.write(h5s.ALL, h5s.ALL, data)
+            chunk = _codecs.compress(data, self.compression, self.level)
+            packed = None
+            if chunk is not None:
+                did, offset, packed = self.chunked(loc, prefix + name.encode(), data, *chunk)
+                arrays.append((None, data))  # HDF5 wrote the chunk; the digest takes data
+            else:
+                did = h5d.create(loc, prefix + name.encode(), self.h5type(data.dtype),
+                                 self.space(data.shape), dcpl=self.dcpl, lcpl=self.lcpl)
+                offset = did.get_offset() if data.nbytes else None
+                if data.nbytes and offset is None:  # not expected when contiguous
+                    did.write(h5s.ALL, h5s.ALL, data)
+                arrays.append((offset, data))
             for key, value in attrs.items():
                 attr = h5a.create(did, key.encode(), h5t.STD_I64LE, self.scalar)
                 attr.write(np.array(value, dtype="<i8"), mtype=h5t.STD_I64LE)
-            arrays.append((offset, data))
-            return name, offset
+            return name, offset, packed
 
         return _skeleton.dumps_json(_skeleton.encode(tree, add_array)), arrays
+
+    def chunked(self, loc: Any, name: bytes, data: np.ndarray, codec: str, chunk: bytes
+                ) -> tuple[Any, int, dict]:
+        """A dataset of one chunk, already compressed with ``codec``: its id, offset, entry."""
+        dcpl = h5p.create(h5p.DATASET_CREATE)
+        dcpl.set_chunk(data.shape)
+        dcpl.set_fill_time(h5d.FILL_TIME_NEVER)
+        if codec == "deflate":
+            dcpl.set_deflate(1)
+        else:
+            # Optional: HDF5 accepts the filter without its plugin loaded; the chunk
+            # written below is already filtered, so nothing runs it on write.
+            dcpl.set_filter(_skeleton.CODECS[codec], h5z.FLAG_OPTIONAL, ())
+            self.zstd_used = True
+        did = h5d.create(loc, name, self.h5type(data.dtype), self.space(data.shape),
+                         dcpl=dcpl, lcpl=self.lcpl)
+        did.write_direct_chunk((0,) * data.ndim, chunk, 0)
+        info = did.get_chunk_info(0)
+        self.regions.append((info.byte_offset, info.size))
+        return did, info.byte_offset, {"z": info.size, "codec": codec}
 
     def write_data(self, arrays: list[tuple[int | None, np.ndarray]], h: xxhash.xxh3_64,
                    text: bytes | None) -> int:
@@ -170,8 +205,10 @@ def _create(target: str | IO[bytes]) -> tuple[Any, Any]:
     return f.id, f.close
 
 
-def write(tree: Any, target: str | IO[bytes], manifest: dict | None = None) -> None:
+def write(tree: Any, target: str | IO[bytes], manifest: dict | None = None,
+          compression: str = "auto", level: int | None = None) -> None:
     """Write ``tree`` to a path or a seekable, readable binary file object."""
+    _codecs.check_options(compression, level)
     manifest_text = None
     if manifest is not None:
         try:
@@ -184,7 +221,7 @@ def write(tree: Any, target: str | IO[bytes], manifest: dict | None = None) -> N
         try:
             if isinstance(target, str):
                 fd = os.open(target, os.O_RDWR | getattr(os, "O_BINARY", 0))
-            w = _Writer(fid, target if fd is None else fd)
+            w = _Writer(fid, target if fd is None else fd, compression, level)
             copied = _write_objects(w, tree, manifest_text)
         except BaseException:
             try:
@@ -254,16 +291,20 @@ def _write_objects(w: _Writer, tree: Any, manifest_text: bytes | None) -> tuple:
     if manifest_text is not None:
         w.text_attr(fid, _layout.A_MANIFEST, manifest_text)
     w.text_attr(fid, _layout.A_TREE, tree_text)
+    if w.zstd_used:
+        # For HDF5 readers other than qserial (h5py, HDFView): what they need first.
+        w.text_attr(fid, _layout.A_REQUIRES, REQUIRES_HDF5PLUGIN)
     attr = h5a.create(fid, _layout.A_DIGEST, h5t.STD_U64LE,
                       h5s.create_simple(all_digests.shape))
     attr.write(all_digests)
     return version, writer, manifest_text, all_digests, tree_text
 
 
-def write_checked(tree: Any, target: str | IO[bytes], manifest: dict | None = None) -> None:
+def write_checked(tree: Any, target: str | IO[bytes], manifest: dict | None = None,
+                  **options: Any) -> None:
     """:func:`write`, with HDF5 and OS failures reported as :class:`WriteError`."""
     try:
-        write(tree, target, manifest)
+        write(tree, target, manifest, **options)
     except QSerialError:
         raise
     except RecursionError:
@@ -272,7 +313,8 @@ def write_checked(tree: Any, target: str | IO[bytes], manifest: dict | None = No
         raise WriteError(f"writing the HDF5 file failed: {exc}") from exc
 
 
-def dump_stream(tree: Any, stream: IO[bytes], manifest: dict | None = None) -> None:
+def dump_stream(tree: Any, stream: IO[bytes], manifest: dict | None = None,
+                **options: Any) -> None:
     """Write to any binary stream; h5py's file-object driver needs seek/read at 0."""
     direct = False
     try:
@@ -285,8 +327,8 @@ def dump_stream(tree: Any, stream: IO[bytes], manifest: dict | None = None) -> N
     except (AttributeError, OSError, ValueError):
         direct = False
     if direct:
-        write_checked(tree, stream, manifest)
+        write_checked(tree, stream, manifest, **options)
     else:
         buf = io.BytesIO()
-        write_checked(tree, buf, manifest)
+        write_checked(tree, buf, manifest, **options)
         stream.write(buf.getbuffer())

@@ -50,7 +50,7 @@ def test_plain_hdf5_layout(tmp_path: Any) -> None:
     qserial.dump(result, path)
     with h5py.File(path, "r") as f:
         assert f.attrs["qserial_format"] == b"hdf5"
-        assert f.attrs["qserial_format_version"] == b"1.0"
+        assert f.attrs["qserial_format_version"] == b"1.1"
         writer = json.loads(f.attrs["qserial_writer"])
         assert writer["qserial"] == qserial.__version__ and writer["h5py"] == h5py.__version__
         assert sorted(f["pub_results"], key=int) == [str(i) for i in range(len(result))]
@@ -191,7 +191,7 @@ def test_read_header_and_manifest(tmp_path: Any) -> None:
     fmt = get_format("hdf5")
     qserial.dump({"a": 1}, path)
     header = fmt.read_header_path(str(path))
-    assert header["format"] == "hdf5" and header["version"] == "1.0"
+    assert header["format"] == "hdf5" and header["version"] == "1.1"
     assert header["writer"]["qserial"] == qserial.__version__
     assert "manifest" not in header
     manifest = {"job": "abc", "tags": ["x", "\u00e9"], "n": 1.5}
@@ -206,7 +206,11 @@ def test_read_header_and_manifest(tmp_path: Any) -> None:
 
 def test_unknown_options_are_refused(tmp_path: Any) -> None:
     with pytest.raises(TypeError):
-        qserial.dumps({}, format="hdf5", compression="gzip")
+        qserial.dumps({}, format="hdf5", chunks=True)
+    with pytest.raises(ValueError, match="compression must be one of"):
+        qserial.dumps({}, format="hdf5", compression="lzf")
+    with pytest.raises(ValueError, match="level must be"):
+        qserial.dumps({}, format="hdf5", compression="gzip", level=12)
     data = qserial.dumps({}, format="hdf5")
     with pytest.raises(TypeError):
         qserial.loads(data, nonsense=True)
@@ -366,3 +370,89 @@ def test_changed_hdf5_bytes_are_read_through_hdf5(tmp_path: Any, monkeypatch: An
     assert opened, "the layout digest did not notice the change"
 
 
+
+
+# -- compressed datasets -----------------------------------------------------------------
+
+
+def test_low_entropy_arrays_are_gzip_chunks_plain_h5py_reads(tmp_path: Any) -> None:
+    from qserial import scenarios
+
+    result = scenarios.mixed_sweep(pubs=2, params=2, shots=4000)
+    path = tmp_path / "mixed.h5"
+    qserial.dump(result, path)
+    with h5py.File(path, "r") as f:  # plain h5py, no plugin
+        assert "qserial_requires" not in f.attrs
+        for i, pub in enumerate(result):
+            group = f[f"pub_results/{i}"]
+            assert group["meas"].compression is None  # random bits: contiguous
+            assert group["meas"].id.get_offset() is not None
+            for name in ("mid1", "mid2", "mid3"):
+                dataset = group[name]
+                assert dataset.compression == "gzip" and dataset.chunks == dataset.shape
+                assert dataset.id.get_storage_size() < dataset.nbytes / 2
+                assert np.array_equal(dataset[()], pub.data[name].array)
+    assert_equal(qserial.load(path), result)
+    assert_equal(qserial.load(path, pubs=[1])[0], result[1])
+
+
+@pytest.mark.parametrize("compression", ["auto", "gzip", "zstd", "none"])
+def test_every_compression_option_round_trips(compression: str, tmp_path: Any) -> None:
+    from qserial import scenarios
+
+    result = scenarios.mixed_sweep(pubs=2, params=2, shots=3000)
+    path = tmp_path / "r.h5"
+    qserial.dump(result, path, compression=compression)
+    expected = {"auto": "gzip", "gzip": "gzip", "zstd": "unknown", "none": None}[compression]
+    with h5py.File(path, "r") as f:
+        mid = f["pub_results/0/mid3"]
+        assert mid.compression == expected  # h5py names only the filters it ships
+        if compression == "zstd":
+            assert mid.id.get_create_plist().get_filter(0)[0] == 32015
+            assert b"import hdf5plugin" in f.attrs["qserial_requires"]
+        meas = f["pub_results/0/meas"]
+        # Random bits are compressed only when asked for every array.
+        assert (meas.compression == "gzip") == (compression == "gzip")
+    assert_equal(qserial.load(path), result)  # qserial needs no plugin for zstd either
+
+
+def test_zstd_datasets_read_in_h5py_with_hdf5plugin(tmp_path: Any) -> None:
+    pytest.importorskip("hdf5plugin")
+    from qserial import scenarios
+
+    result = scenarios.ghz(shots=5000)
+    path = tmp_path / "z.h5"
+    qserial.dump(result, path, compression="zstd")
+    code = ("import sys, h5py, hdf5plugin, numpy as np; "
+            "print(h5py.File(sys.argv[1], 'r')['pub_results/0/meas'][()].tobytes().hex())")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    assert bytes.fromhex(out) == result[0].data.meas.array.tobytes()
+
+
+def test_damaged_compressed_chunk_is_an_error(tmp_path: Any) -> None:
+    from qserial import scenarios
+
+    result = scenarios.ghz(shots=5000)
+    path = tmp_path / "ghz.h5"
+    qserial.dump(result, path)
+    with h5py.File(path, "r") as f:
+        info = f["pub_results/0/meas"].id.get_chunk_info(0)
+    data = bytearray(path.read_bytes())
+    data[info.byte_offset + info.size // 2] ^= 0x20
+    path.write_bytes(bytes(data))
+    with pytest.raises(qserial.QSerialError):
+        qserial.load(path)
+
+
+def test_compression_bomb_needs_a_trusted_load(tmp_path: Any) -> None:
+    big = np.zeros((40 << 20) // 4, np.uint32)
+    path = tmp_path / "zeros.h5"
+    qserial.dump({"zeros": big}, path, format="hdf5")
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(qserial.LimitExceededError, match="max_expansion"):
+        qserial.load(path)
+    assert np.array_equal(qserial.load(path, max_expansion=None)["zeros"], big)
