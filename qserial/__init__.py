@@ -17,6 +17,7 @@ from .errors import (
     FileChangedError,
     ForbiddenTypeError,
     FormatNotInstalledError,
+    FormatOptionError,
     IntegrityError,
     LimitExceededError,
     PubIndexError,
@@ -30,8 +31,9 @@ from .errors import (
     WriteError,
     path_segment,
 )
-from .formats import Format, list_formats
+from .formats import Capability, Format, Option, get_format, list_formats
 from .lazy import LazyResult, open
+from .limits import Limits
 from .registry import REGISTRY, TypeEntry, register_type
 from .tree import Node, UnknownObject
 
@@ -73,11 +75,16 @@ __all__ = [
     "REGISTRY",
     "TypeEntry",
     "Format",
+    "Option",
+    "Capability",
+    "get_format",
+    "Limits",
     "Node",
     "UnknownObject",
     "QSerialError",
     "UnknownFormatError",
     "FormatNotInstalledError",
+    "FormatOptionError",
     "UnsupportedTypeError",
     "UnknownTagError",
     "ForbiddenTypeError",

@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from typing import IO, Any, Union
 
-from .errors import DecodeError, UnknownFormatError
-from .formats import SNIFF_BYTES, Format, format_for_suffix, get_format, list_formats, sniff_format
+from .errors import DecodeError, UnknownFormatError, UnsupportedFeatureError
+from .formats import (
+    SNIFF_BYTES,
+    Capability,
+    Format,
+    format_for_suffix,
+    get_format,
+    list_formats,
+    sniff_format,
+)
 
 __all__ = ["detect_format", "open_source", "read_header"]
 
 PathLike = Union[str, "os.PathLike[str]"]
-FormatSpec = Union[str, Format, type[Format], None]  # noqa: UP007 (runtime alias on 3.10)
+# A name, a class, a configured format or a configuration (Format.get_config).
+FormatSpec = Union[str, Format, type[Format], Mapping[str, Any], None]  # noqa: UP007
 
 
 def is_path(source: Any) -> bool:
@@ -132,8 +142,9 @@ def read_header(source: PathLike | IO[bytes], *, format: FormatSpec = None) -> d
     Returns
     -------
     dict
-        ``{"format": name, "version": layout version, "writer": {package: version}}``
-        and ``"manifest"`` when the file holds one (``qserial.dump(job, ...)`` puts
+        ``{"format": name, "version": layout version, "writer": {package: version}}``,
+        ``"options"`` (the write options the file was made with) and ``"manifest"``
+        when the file holds one (``qserial.dump(job, ...)`` puts
         the job's provenance there); formats may add more.
 
     Raises
@@ -151,4 +162,6 @@ def read_header(source: PathLike | IO[bytes], *, format: FormatSpec = None) -> d
     {'note': 'calibration run'}
     """
     fmt, path, stream = open_source(source, format)
+    if not fmt.supports(Capability.HEADER):
+        raise UnsupportedFeatureError(f"format {fmt.name!r} cannot read a file's header alone")
     return fmt.read_header_path(path) if path is not None else fmt.read_header(stream)

@@ -13,6 +13,7 @@ from ._source import FormatSpec, PathLike, is_path, open_source
 from .codec import from_tree, to_tree
 from .errors import (
     DecodeError,
+    FormatOptionError,
     QSerialError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
@@ -52,19 +53,25 @@ def dump(
     target
         A path, or a writable binary file object.
     format
-        Format name, :class:`~qserial.formats.Format` class or instance. By default
-        taken from the path's suffix (``.json``, ``.msgpack``/``.mpk``,
-        ``.h5``/``.hdf5``, ``.parquet``/``.pq``); required for streams other than JSON.
+        Format name, :class:`~qserial.formats.Format` class, or a configured format
+        (``qserial.get_format("json", compression=1)``). By default taken from the
+        path's suffix (``.json``, ``.msgpack``/``.mpk``, ``.h5``/``.hdf5``,
+        ``.parquet``/``.pq``); required for streams other than JSON.
     manifest
         A JSON-able dict kept in the file's header, readable without the data by
         :func:`read_header`; needs a format with ``supports_manifest``.
     **options
-        Passed to the format's writer (for JSON: ``compression``, ``indent``).
+        The format's write options, over its configuration (for JSON:
+        ``compression``, ``indent``; ``qserial.get_format(name).describe_options()``
+        lists a format's). They are recorded in the file's header.
 
     Raises
     ------
     UnknownFormatError
         If the format cannot be told from the suffix; the message lists the known ones.
+    FormatOptionError
+        For an option the format does not have or an invalid value, before anything
+        is written; the message lists the format's options.
     UnsupportedTypeError
         If some part of ``obj`` cannot be stored; the message says where.
     WriteError
@@ -79,9 +86,9 @@ def dump(
         dump_tree(tree, target, format=format, manifest=manifest, **options)
     else:
         _check_stream(target)
-        fmt = get_format(format if format is not None else "json")
+        fmt = _for_write(get_format(format if format is not None else "json"), options)
         try:
-            fmt.dump(tree, target, **_manifest_option(fmt, manifest), **options)
+            fmt.dump(tree, target, **_manifest_option(fmt, manifest))
         except OSError as exc:
             if isinstance(exc, QSerialError):
                 raise
@@ -111,8 +118,20 @@ def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None,
     """Atomically write an already built tree to ``path`` (see :func:`dump`)."""
     path = os.fspath(path)
     fmt = get_format(format) if format is not None else format_for_suffix(os.path.basename(path))
-    options.update(_manifest_option(fmt, manifest))
-    atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **options))
+    fmt = _for_write(fmt, options)
+    extra = _manifest_option(fmt, manifest)
+    atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **extra))
+
+
+def _for_write(fmt: Format, options: dict[str, Any]) -> Format:
+    """``fmt`` configured with the write ``options``, checked before anything is written."""
+    if not options:
+        return fmt
+    for key in ("strict", "pubs"):
+        if key in options:
+            raise FormatOptionError(f"{key!r} is no option of dump")
+    fmt.write_options(options)  # names a read option given to dump as such
+    return fmt.with_options(**options)
 
 
 def _with_provenance(obj: Any, manifest: dict | None) -> tuple[Any, dict | None]:
@@ -151,9 +170,9 @@ def dumps(obj: Any, *, format: FormatSpec = "json", manifest: dict | None = None
     b'{"shots": 1024}'
     """
     obj, manifest = _with_provenance(obj, manifest)
-    fmt = get_format(format if format is not None else "json")
+    fmt = _for_write(get_format(format if format is not None else "json"), options)
     buf = io.BytesIO()
-    fmt.dump(to_tree(obj), buf, **_manifest_option(fmt, manifest), **options)
+    fmt.dump(to_tree(obj), buf, **_manifest_option(fmt, manifest))
     return buf.getvalue()
 
 
@@ -164,6 +183,9 @@ def load_tree(source: PathLike | IO[bytes], *, format: FormatSpec = None, **opti
 
 def _load_opened(fmt: Format, path: str | None, stream: IO[bytes] | None,
                  options: dict[str, Any]) -> Any:
+    rest = {k: v for k, v in options.items() if k != "pubs"}
+    if rest:
+        fmt.read_options(rest)  # unknown or write options refused before reading
     return fmt.load_path(path, **options) if path is not None else fmt.load(stream, **options)
 
 
@@ -211,9 +233,10 @@ def load(
         integers or an integer array too), negative ones counting from the end.
         Formats that support partial reads read only those pubs' data.
     **options
-        Passed to the format's reader: every format takes ``verify=False`` to skip
-        its digest checks on trusted files; JSON also ``max_array_bytes`` and
-        ``max_expansion`` (see docs/compatibility.md for every format's limits).
+        The format's read options. Every format takes ``verify=False`` to skip its
+        digest checks on trusted files, and the limits ``max_array_bytes``,
+        ``max_expansion`` and ``max_bytes``, one by one or as
+        ``limits=qserial.Limits(...)`` (see docs/compatibility.md).
 
     Returns
     -------
@@ -224,7 +247,8 @@ def load(
     ------
     QSerialError
         A subclass naming what went wrong and where: unknown format, unknown tag,
-        corrupt or truncated data, unsupported version, exceeded limit.
+        corrupt or truncated data, unsupported version, exceeded limit, an unknown
+        option (:class:`~qserial.FormatOptionError`).
     """
     if pubs is not None:
         pubs = pub_indices(pubs, None)  # plain ints for the formats, from numpy's too

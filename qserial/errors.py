@@ -14,6 +14,7 @@ __all__ = [
     "QSerialError",
     "UnknownFormatError",
     "FormatNotInstalledError",
+    "FormatOptionError",
     "UnsupportedTypeError",
     "UnknownTagError",
     "ForbiddenTypeError",
@@ -106,6 +107,13 @@ class UnknownFormatError(QSerialError, ValueError):
 
 class FormatNotInstalledError(UnknownFormatError):
     """The format is known, but the package that provides it is not installed."""
+
+
+class FormatOptionError(QSerialError, ValueError):
+    """A format option is unknown, has a value of the wrong type or out of range.
+
+    The message lists the format's valid options with their types and defaults.
+    """
 
 
 class UnsupportedTypeError(QSerialError, TypeError):

@@ -1,24 +1,34 @@
-"""Storage formats: the plugin interface and its discovery.
+"""Storage formats: the format contract and the discovery of plugins.
 
 A format maps the neutral tree (:mod:`qserial.tree`) to bytes and back. JSON ships
 with qserial; other formats are separate distributions that register a
 :class:`Format` subclass in the ``qserial.formats`` entry-point group. Discovery
 happens on first use and is cached; a plugin that fails to load warns and leaves the
-others working.
+others working. A format is configured with declared options
+(``get_format("parquet", compression="zstd")``); see :mod:`qserial.formats._base`.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import warnings
-from typing import IO, Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
-from ..errors import FormatNotInstalledError, UnknownFormatError, UnsupportedFeatureError
+from ..errors import FormatNotInstalledError, FormatOptionError, UnknownFormatError
+from ._base import COMMON_OPTIONS, Capability, Format, check_version, writer_versions
 from ._digest import HEADER_DIGEST_KEY, header_digest  # noqa: F401 (re-exported)
+from ._options import READ, WRITE, Option
 
 __all__ = [
     "Format",
+    "Option",
+    "Capability",
+    "COMMON_OPTIONS",
+    "READ",
+    "WRITE",
+    "check_version",
+    "from_config",
     "get_format",
     "list_formats",
     "format_for_suffix",
@@ -30,115 +40,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "qserial.formats"
 
+
 #: Number of leading bytes handed to :meth:`Format.sniff`.
 SNIFF_BYTES = 64
-
-
-class Format:
-    """Base class of a storage format.
-
-    Subclass it, set the class attributes, implement :meth:`dump` and :meth:`load`,
-    and register the class in the ``qserial.formats`` entry-point group. Keep the
-    module that defines it light: import heavy libraries inside the methods, since the
-    class is loaded to sniff any file.
-
-    Attributes
-    ----------
-    name
-        Format name users pass as ``format=`` (lower case).
-    suffixes
-        File suffixes, with the dot, that select this format on write (``(".h5",)``).
-    version
-        Version of the on-disk layout this plugin writes, ``"major.minor"``.
-        Readers refuse files of a newer major version.
-    supports_partial
-        True when :meth:`load` accepts ``pubs=`` and reads only those pubs' data.
-    supports_manifest
-        True when :meth:`dump` stores ``manifest=`` in the file's header and
-        :meth:`read_header` gives it back.
-    supports_lazy
-        True when :meth:`open_lazy` returns a :class:`qserial.lazy.PubReader` that
-        reads one pub at a time, for :func:`qserial.open`.
-    """
-
-    name: ClassVar[str] = ""
-    suffixes: ClassVar[tuple[str, ...]] = ()
-    version: ClassVar[str] = "1.0"
-    supports_partial: ClassVar[bool] = False
-    supports_manifest: ClassVar[bool] = False
-    supports_lazy: ClassVar[bool] = False
-
-    def sniff(self, head: bytes) -> bool:
-        """Return whether a file starting with ``head`` is in this format.
-
-        ``head`` holds the first :data:`SNIFF_BYTES` bytes (fewer for a short file).
-        """
-        return False
-
-    def dump(self, tree: Any, stream: IO[bytes], **options: Any) -> None:
-        """Write ``tree`` to the binary ``stream``.
-
-        A format with ``supports_manifest`` takes ``manifest=`` (a JSON-able dict, or
-        None for none) among the options and stores it in the file's header; qserial
-        passes ``manifest`` only to such formats.
-        """
-        raise NotImplementedError
-
-    def load(self, stream: IO[bytes], **options: Any) -> Any:
-        """Read a tree from the binary ``stream``.
-
-        Must raise :class:`qserial.QSerialError` subclasses on bad input. With
-        ``supports_partial``, ``pubs`` (a list of pub indices) may be among the
-        options and the returned tree holds only those pubs.
-        """
-        raise NotImplementedError
-
-    def dump_path(self, tree: Any, path: str, **options: Any) -> None:
-        """Write ``tree`` to a new file at ``path``; override when paths are faster."""
-        with open(path, "wb") as stream:
-            self.dump(tree, stream, **options)
-
-    def load_path(self, path: str, **options: Any) -> Any:
-        """Read a tree from the file at ``path``; override when paths are faster."""
-        with open(path, "rb") as stream:
-            return self.load(stream, **options)
-
-    def open_lazy(self, path: str, **options: Any) -> Any:
-        """Open the file at ``path`` to read it pub by pub (see ``supports_lazy``).
-
-        Returns a :class:`qserial.lazy.PubReader` holding the file open; opening reads
-        only the file's structure. ``options`` are the load options.
-        """
-        raise UnsupportedFeatureError(f"format {self.name!r} cannot read pubs one at a time")
-
-    def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
-        """Return the header of the file in ``stream`` without reading its data.
-
-        What it returns must be verified (e.g. against :func:`header_digest` stored in
-        the header): damage to the header raises :class:`~qserial.IntegrityError`,
-        never gives a wrong value.
-
-        Returns
-        -------
-        dict
-            At least ``{"format": name, "version": layout version, "writer": {...}}``,
-            and ``"manifest"`` when the file holds one.
-
-        Raises
-        ------
-        UnsupportedFeatureError
-            In this base implementation: the format cannot read its header alone.
-        """
-        raise UnsupportedFeatureError(f"format {self.name!r} cannot read a file's header alone")
-
-    def read_header_path(self, path: str) -> dict[str, Any]:
-        """Return the header of the file at ``path``; override when paths are faster."""
-        with open(path, "rb") as stream:
-            return self.read_header(stream)
-
-    def __repr__(self) -> str:
-        return f"<qserial format {self.name!r}>"
-
 
 # Formats the project publishes separately: a ready install hint when they are missing.
 KNOWN_FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -205,8 +109,17 @@ def list_formats() -> list[str]:
     return list(_all())
 
 
-def get_format(fmt: str | Format | type[Format]) -> Format:
-    """Return the installed format for a name, a :class:`Format` class or instance.
+def get_format(fmt: str | Format | type[Format], **options: Any) -> Format:
+    """Return a format, configured with ``options``.
+
+    Parameters
+    ----------
+    fmt
+        An installed format's name, a :class:`Format` class, or a format (whose
+        configuration ``options`` then change).
+    **options
+        Values of the format's declared options; the others keep their defaults
+        (or, for a configured format, its values).
 
     Raises
     ------
@@ -214,11 +127,37 @@ def get_format(fmt: str | Format | type[Format]) -> Format:
         For a format qserial knows of whose package is not installed.
     UnknownFormatError
         For any other unknown name.
+    FormatOptionError
+        For an unknown option or an invalid value; the message lists the valid ones.
+
+    Examples
+    --------
+    >>> import qserial
+    >>> qserial.get_format("json", compression=1)
+    <qserial format 'json' compression=1>
     """
     if isinstance(fmt, Format):
-        return fmt
+        return fmt.with_options(**options)
     if isinstance(fmt, type) and issubclass(fmt, Format):
-        return fmt()
+        return fmt(**options)
+    return _named(fmt).with_options(**options)
+
+
+def from_config(config: Mapping[str, Any]) -> Format:
+    """The format a configuration describes (see :meth:`Format.get_config`).
+
+    Raises
+    ------
+    FormatOptionError
+        If ``config`` names no format, or an unknown option or an invalid value.
+    """
+    if not isinstance(config, Mapping) or not isinstance(config.get("format"), str):
+        raise FormatOptionError(f"a format configuration is a dict naming its 'format', "
+                                f"not {config!r:.80}")
+    return type(_named(config["format"])).from_config(config)
+
+
+def _named(fmt: Any) -> Format:
     if not isinstance(fmt, str):
         raise UnknownFormatError(f"format must be a name or a Format class, not {fmt!r}")
     formats = _all()
@@ -274,24 +213,3 @@ def _safe_sniff(fmt: Format, head: bytes) -> bool:
         return bool(fmt.sniff(head))
     except Exception:
         return False
-
-
-def writer_versions() -> dict[str, str | None]:
-    """Versions of qserial, qiskit, qiskit-ibm-runtime and numpy, for a file's header.
-
-    Read from package metadata, so nothing is imported.
-    """
-    return dict(_writer_versions())
-
-
-@functools.cache
-def _writer_versions() -> dict[str, str | None]:
-    import importlib.metadata
-
-    out: dict[str, str | None] = {}
-    for dist in ("qserial", "qiskit", "qiskit-ibm-runtime", "numpy"):
-        try:
-            out[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out[dist] = None
-    return out

@@ -14,7 +14,6 @@ import functools
 import io
 import os
 import re
-import threading
 import zlib
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
@@ -25,6 +24,7 @@ from numpy.lib import format as npy_format
 
 from ..compression import estimate, sample
 from ..errors import DecodeError, LimitExceededError, QSerialError, TruncatedError
+from ..limits import DEFAULT_LIMITS, ExpansionBudget
 
 __all__ = [
     "check_compression",
@@ -39,53 +39,15 @@ __all__ = [
     "DEFAULT_MAX_EXPANSION",
 ]
 
-#: Default cap on one array's decompressed size (configurable per load).
-DEFAULT_MAX_ARRAY_BYTES = 4 << 30
-
-#: Default cap on how many times its own size a document's compressed data may expand
-#: to (configurable per load): a 1 MB file must not become 1 GB in memory.
-DEFAULT_MAX_EXPANSION = 32
-
-#: Compressed data of any document may expand to this much, whatever its ratio.
-FREE_EXPANSION_BYTES = 32 << 20
+#: Defaults of the limits (see :class:`qserial.Limits`), for the functions below.
+DEFAULT_MAX_ARRAY_BYTES = DEFAULT_LIMITS.max_array_bytes
+DEFAULT_MAX_EXPANSION = DEFAULT_LIMITS.max_expansion
 
 # A compressed array's .npy header is inflated first and checked before the payload;
 # numpy caps headers at 10000 bytes, so this holds any header numpy reads.
 _HEAD_BYTES = 16 << 10
 
 
-class ExpansionBudget:
-    """What the compressed data of one document may still expand to, in bytes.
-
-    Parameters
-    ----------
-    doc_bytes
-        Size of the document.
-    max_expansion
-        The document's compressed data may expand to ``max_expansion`` times
-        ``doc_bytes`` in all (and always to :data:`FREE_EXPANSION_BYTES`); ``None``
-        sets no such limit.
-    """
-
-    def __init__(self, doc_bytes: int, max_expansion: float | None = DEFAULT_MAX_EXPANSION
-                 ) -> None:
-        self.ratio = max_expansion
-        self.limit = (None if max_expansion is None
-                      else max(FREE_EXPANSION_BYTES, int(max_expansion * doc_bytes)))
-        self.left = self.limit
-        self.lock = threading.Lock()  # arrays of big documents are decoded in threads
-
-    def take(self, nbytes: int, what: str) -> None:
-        """Spend ``nbytes``, or raise :class:`LimitExceededError` if they are not left."""
-        if self.limit is None:
-            return
-        with self.lock:
-            if nbytes > self.left:
-                raise LimitExceededError(
-                    f"{what}: compressed data would expand beyond {self.limit} bytes, "
-                    f"{self.ratio} times the document's size (raise or lift the limit "
-                    "with max_expansion=)")
-            self.left -= nbytes
 
 # "auto" compression. RuntimeEncoder compresses every array with zlib level 6, which
 # runs at 5-30 MB/s on measurement bits: most of its time, for a gain of 0-3% on

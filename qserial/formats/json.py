@@ -36,21 +36,19 @@ from ..errors import (
     TruncatedError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
-    UnsupportedVersionError,
 )
+from ..limits import ExpansionBudget
 from ..tree import Node
-from . import Format, writer_versions
+from ._base import Capability, Format
 from ._digest import HEADER_DIGEST_KEY, header_digest
 from ._npy import (
-    DEFAULT_MAX_ARRAY_BYTES,
-    DEFAULT_MAX_EXPANSION,
-    ExpansionBudget,
     check_compression,
     decode_array,
     decode_arrays,
     encode_arrays,
     inflate,
 )
+from ._options import Option
 
 __all__ = ["JSONFormat", "FORMAT_VERSION"]
 
@@ -452,41 +450,39 @@ def _drop_int_keys_flag(value: Any) -> Any:
 class JSONFormat(Format):
     """RuntimeEncoder-compatible JSON.
 
-    Dump options
-    ------------
-    compression : "auto" or int
-        zlib level 0-9 for arrays; ``"auto"`` compresses only what shrinks.
-    indent : int or None
-        Pretty-print with this indent.
-    manifest : dict or None
-        JSON-able provenance kept in the ``__qserial__`` header member, which
-        RuntimeDecoder ignores (so only for a tagged top-level value, e.g. a result).
+    Write options (declared in :attr:`options`): ``compression``, ``"auto"`` or a
+    zlib level 0-9 for arrays (``"auto"`` compresses only what shrinks); ``indent``,
+    pretty-print with this indent. ``manifest=`` is kept in the ``__qserial__`` header
+    member, which RuntimeDecoder ignores (so only for a tagged top-level value, e.g. a
+    result).
 
-    Load options
-    ------------
-    max_array_bytes : int
-        Refuse any array larger than this once decompressed.
-    max_expansion : float or None
-        Refuse a document whose compressed data (arrays, circuits) would expand to more
-        than this many times the document's size (and 32 MiB); None: no such limit.
-    verify : bool
-        Check the digest in the ``__qserial__`` header, when the file has one, before
-        any array is decoded (default true); a mismatch raises
-        :class:`~qserial.IntegrityError`. Only turn it off to rescue a damaged file.
+    Read options: ``verify`` checks the digest in the ``__qserial__`` header, when the
+    file has one, before any array is decoded (a mismatch raises
+    :class:`~qserial.IntegrityError`); ``max_array_bytes`` and ``max_expansion`` limit
+    what arrays and circuits decompress to (see :class:`~qserial.Limits`).
     """
 
     name = "json"
     suffixes = (".json",)
     version = FORMAT_VERSION
-    supports_manifest = True
+    header_name = "qserial-json"
+    capabilities = frozenset({Capability.MANIFEST, Capability.HEADER})
+    options = (
+        Option("compression", (str, int), "auto",
+               "zlib level 0-9 of arrays; 'auto' compresses only what shrinks",
+               choices=("auto", *range(10)), sweep=(0, 1, 6, 9)),
+        Option("indent", int, None, "pretty-print with this indent", min=0, nullable=True),
+    )
 
     def sniff(self, head: bytes) -> bool:
         head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         # Any JSON value, so that loads(dumps(x)) works for a bare number or string too.
         return _JSON_START.match(head) is not None
 
-    def dump(self, tree: Any, stream: IO[bytes], *, compression: str | int = "auto",
-             indent: int | None = None, manifest: dict | None = None) -> None:
+    def dump(self, tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
+             **options: Any) -> None:
+        opts = self.write_options(options)
+        compression, indent = opts["compression"], opts["indent"]
         check_compression(compression)
         writer = _Writer()
         try:
@@ -500,10 +496,7 @@ class JSONFormat(Format):
         # one now is a tagged value written by qserial, and only such a root has room
         # for the header.
         if isinstance(doc, dict) and "__type__" in doc:
-            header = {"format": "qserial-json", "version": FORMAT_VERSION,
-                      "writer": writer_versions()}
-            if manifest is not None:
-                header["manifest"] = manifest
+            header = self.new_header(opts, manifest)
             # Lets read_header verify the header without hashing the whole file.
             header[HEADER_DIGEST_KEY] = header_digest({**header, "digest": _DIGEST})
             # Last in the header, which is last in the document: see _write_with_digest.
@@ -538,6 +531,11 @@ class JSONFormat(Format):
         finally:
             payloads.close()  # stops the encoding threads if a write failed
 
+    def _check_header(self, header: Any) -> None:
+        if not isinstance(header, dict) or not isinstance(header.get("version"), str):
+            raise DecodeError(f"invalid {_HEADER_KEY} header", "$")
+        self.check_header(header, "$", f"the {_HEADER_KEY} header")
+
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """Return the ``__qserial__`` header: format, version, writer and manifest.
 
@@ -553,7 +551,7 @@ class JSONFormat(Format):
         """
         header = _header_from_tail(stream)
         if header is not None and HEADER_DIGEST_KEY in header:
-            _check_header(header)  # first: a newer major version may differ in all else
+            self._check_header(header)  # first: a newer major version may differ in all else
             if header_digest(header, exclude=("digest_value",)) != header[HEADER_DIGEST_KEY]:
                 raise IntegrityError(f"the digest of the {_HEADER_KEY} header does not match "
                                      "it: the file was altered or damaged", "$")
@@ -570,24 +568,22 @@ class JSONFormat(Format):
                 header = doc.get(_HEADER_KEY) if isinstance(doc, dict) else None
         if header is None:
             return {"format": self.name, "version": None, "writer": {}}
-        _check_header(header)
+        self._check_header(header)
         out = {"format": self.name, "version": header["version"],
                "writer": header.get("writer") or {}}
-        if "manifest" in header:
-            out["manifest"] = header["manifest"]
-        if "digest" in header:
-            out["digest"] = header["digest"]
+        for key in ("options", "manifest", "digest"):
+            if key in header:
+                out[key] = header[key]
         return out
 
-    def load(self, stream: IO[bytes], *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
-             max_expansion: float | None = DEFAULT_MAX_EXPANSION, verify: bool = True) -> Any:
-        return self.loads(stream.read(), max_array_bytes=max_array_bytes,
-                          max_expansion=max_expansion, verify=verify)
+    def load(self, stream: IO[bytes], **options: Any) -> Any:
+        return self.loads(stream.read(), **options)
 
-    def loads(self, data: bytes | str, *, max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES,
-              max_expansion: float | None = DEFAULT_MAX_EXPANSION, verify: bool = True) -> Any:
+    def loads(self, data: bytes | str, **options: Any) -> Any:
         """Read a tree from JSON text (options as for :meth:`load`)."""
-        reader = _Reader(max_array_bytes, ExpansionBudget(len(data), max_expansion))
+        opts = self.read_options(options)
+        limits, verify = opts["limits"], opts["verify"]
+        reader = _Reader(limits.max_array_bytes, limits.budget(len(data)))
         big = len(data) >= _PREDECODE_FROM
         doc = reader.parse_cut(data) if big and isinstance(data, bytes) else None
         if doc is None:
@@ -598,7 +594,7 @@ class JSONFormat(Format):
             # Also when "__type__" is missing: a damaged key must not hide the digest.
             header = doc.pop(_HEADER_KEY, None)
             if header is not None:
-                _check_header(header)  # first: a newer major version may differ in all else
+                self._check_header(header)  # first: a newer major version may differ in all else
                 # Either key names a digest: damage to the other must not skip the check.
                 if verify and ("digest" in header or "digest_value" in header):
                     _verify_digest(data, header)
@@ -774,16 +770,3 @@ def _has_digest(data: bytes) -> bool:
     tail = data[-1024:]
     return (_DIGEST_AT_END.search(data, max(len(data) - 256, 0)) is not None
             and _HEADER_NEEDLE.encode("ascii") in tail and _DIGEST.encode("ascii") in tail)
-
-
-def _check_header(header: Any) -> None:
-    if not isinstance(header, dict) or not isinstance(header.get("version"), str):
-        raise DecodeError(f"invalid {_HEADER_KEY} header", "$")
-    major = header["version"].partition(".")[0]
-    if not major.isdigit():
-        raise DecodeError(f"invalid {_HEADER_KEY} version {header['version']!r}", "$")
-    if int(major) > int(FORMAT_VERSION.partition(".")[0]):
-        raise UnsupportedVersionError(
-            f"file is qserial-json {header['version']}; this qserial reads up to "
-            f"{FORMAT_VERSION}: upgrade qserial"
-        )

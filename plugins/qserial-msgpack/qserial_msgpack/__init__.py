@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import IO, Any
 
 from qserial import Format
+from qserial.formats import READ, Capability, Option
 
 __all__ = ["MsgpackFormat", "FORMAT_VERSION", "MAGIC", "__version__"]
 
@@ -33,65 +34,68 @@ MAGIC = b"\xafqserial-msgpack"
 class MsgpackFormat(Format):
     """The ``msgpack`` format.
 
-    Dump options
-    ------------
-    manifest : dict or None
-        JSON-able data (e.g. a job's provenance) stored in the header, given back by
-        :meth:`read_header` without reading the rest of the file.
-    compression : {"auto", "zstd", "none"}
-        ``"auto"`` (default): each array of 4 KiB or more is compressed with zstd
-        where a sample of it says compression pays (measurement bits of low entropy);
-        random bits are stored as they are, as fast as before. ``"zstd"``: every such
-        array; ``"none"``: none.
-    level : int
-        zstd level, -7 to 22 (default 1: fast, within a few percent of level 3).
+    Write options (declared in :attr:`options`): ``compression``, ``"auto"``
+    (default: each array of 4 KiB or more is compressed with zstd where a sample of it
+    says compression pays, as measurement bits of low entropy do; random bits are
+    stored as they are, as fast as before), ``"zstd"`` (every such array) or
+    ``"none"``; ``level``, the zstd level, -7 to 22 (default 1: fast, within a few
+    percent of level 3). ``manifest=`` (JSON-able data, e.g. a job's provenance) is
+    stored in the header and given back by :meth:`read_header` without reading the
+    rest of the file.
 
-    Load options
-    ------------
-    verify : bool
-        Check the file's xxh3-128 digest before decoding (default true). Only turn
-        it off for data you trust: without it, damage that keeps the structure valid
-        goes unnoticed.
-    copy : bool
-        Give every array its own memory (default false). By default arrays are
-        writable views into the one buffer the file was read into, which stays alive
-        as long as any of them does (compressed arrays always have their own).
-    max_expansion : float or None
-        Refuse a file whose compressed arrays would expand to more than this many
-        times its size (and 32 MiB); default 32, ``None`` for trusted files.
+    Read options: ``verify`` checks the file's xxh3-128 digest before decoding (only
+    turn it off for data you trust: without it, damage that keeps the structure valid
+    goes unnoticed); ``copy`` gives every array its own memory (by default arrays are
+    writable views into the one buffer the file was read into, which stays alive as
+    long as any of them does; compressed arrays always have their own);
+    ``max_expansion`` bounds what compressed arrays expand to (see
+    :class:`qserial.Limits`).
     """
 
     name = "msgpack"
     suffixes = (".msgpack", ".mpk")
     version = FORMAT_VERSION
-    supports_partial = False
-    supports_manifest = True
+    distribution = "qserial-msgpack"
+    backends = ("msgpack",)
+    capabilities = frozenset({Capability.MANIFEST, Capability.HEADER})
+    options = (
+        Option("compression", str, "auto", "zstd for arrays: 'auto' where a sample says "
+               "it pays, 'zstd' always, 'none' never", choices=("auto", "zstd", "none"),
+               sweep=("zstd", "none")),
+        Option("level", int, 1, "zstd level", min=-7, max=22, sweep=(3, 9),
+               when={"compression": ("auto", "zstd")}),
+        Option("copy", bool, False, "give every array its own memory instead of a view "
+               "into the file's buffer", role=READ),
+    )
 
     def sniff(self, head: bytes) -> bool:
         """Return whether ``head`` starts with the msgpack format's magic bytes."""
         return bytes(head[: len(MAGIC)]) == MAGIC
 
-    def dump(self, tree: Any, stream: IO[bytes], **options: Any) -> None:
-        """Write ``tree`` to the binary ``stream`` (options ``manifest``, ``compression``,
-        ``level``)."""
+    def dump(self, tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
+             **options: Any) -> None:
+        """Write ``tree`` to the binary ``stream`` (and ``manifest`` to its header)."""
         from ._codec import dump
 
-        dump(tree, stream, **options)
+        opts = self.write_options(options)
+        dump(tree, stream, header=self.new_header(opts, manifest),
+             compression=opts["compression"], level=opts["level"])
 
     def load(self, stream: IO[bytes], **options: Any) -> Any:
-        """Read a tree from the binary ``stream`` (options ``verify``, ``copy``,
-        ``max_expansion``)."""
+        """Read a tree from the binary ``stream`` (options ``verify``, ``copy``, limits)."""
         from ._codec import load
 
-        return load(stream, **options)
+        opts = self.read_options(options)
+        return load(stream, verify=opts["verify"], copy=opts["copy"], limits=opts["limits"])
 
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """Return the header of the file in ``stream`` without reading the rest.
 
         The header holds ``format`` ("msgpack"), ``version`` (of the layout),
         ``writer`` (versions of qserial, qiskit, qiskit-ibm-runtime, numpy,
-        qserial-msgpack and msgpack that wrote it), ``digest``, ``doc_size``,
-        ``data_size`` and, if one was given to ``dump``, ``manifest``.
+        qserial-msgpack and msgpack that wrote it), ``options`` (those it was written
+        with), ``digest``, ``doc_size``, ``data_size``, ``header_digest`` and, if one
+        was given to ``dump``, ``manifest``.
         """
         from ._codec import read_header
 
@@ -107,4 +111,6 @@ class MsgpackFormat(Format):
         """Read a tree from the file at ``path`` into one newly allocated buffer."""
         from ._codec import load_path
 
-        return load_path(path, **options)
+        opts = self.read_options(options)
+        return load_path(path, verify=opts["verify"], copy=opts["copy"],
+                         limits=opts["limits"])

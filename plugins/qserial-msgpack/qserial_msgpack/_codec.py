@@ -39,9 +39,10 @@ from qserial import (
     WriteError,
 )
 from qserial.compression import estimate
-from qserial.formats import HEADER_DIGEST_KEY, header_digest, writer_versions
+from qserial.formats import HEADER_DIGEST_KEY, check_version, header_digest
+from qserial.limits import DEFAULT_LIMITS, Limits
 
-from . import FORMAT_VERSION, MAGIC, __version__
+from . import FORMAT_VERSION, MAGIC, MsgpackFormat
 
 __all__ = ["dump", "load", "load_path", "decode", "read_header", "read_header_path"]
 
@@ -63,7 +64,6 @@ _NIL = 0xC0
 _NILS = bytes([_NIL]) * ALIGN
 _TRAILER = b"\xc4\x10"  # bin8 holding 16 bytes
 _TRAILER_SIZE = len(_TRAILER) + 16
-_MAJOR = int(FORMAT_VERSION.partition(".")[0])
 # Writes smaller than this are gathered into one buffer before reaching the stream.
 _GATHER = 1 << 16
 _ALLOWED_KINDS = frozenset("biufcmMSUV")
@@ -79,10 +79,6 @@ DEFAULT_LEVEL = 1
 COMPRESS_FROM = 4096
 #: A compressed array is kept only if it is at most this fraction of the raw bytes.
 _KEEP_BELOW = 0.95
-#: What compressed arrays may expand to by default: this many times the file's size
-#: (and at least FREE_EXPANSION bytes).
-DEFAULT_MAX_EXPANSION = 32
-FREE_EXPANSION = 32 << 20
 
 
 def _align(n: int) -> int:
@@ -99,18 +95,9 @@ def _bin32(n: int) -> bytes:
 
 # ----------------------------------------------------------------------------- writing
 
-_WRITER: dict[str, str | None] | None = None
 _TAG_EXT: dict[str, msgpack.ExtType] = {}
 _DESCR: dict[np.dtype, str] = {}
 _CACHE_LIMIT = 1024
-
-
-def _writer() -> dict[str, str | None]:
-    global _WRITER
-    if _WRITER is None:
-        _WRITER = {**writer_versions(), "qserial-msgpack": __version__,
-                   "msgpack": ".".join(map(str, msgpack.version))}
-    return _WRITER
 
 
 def _descr(dtype: np.dtype) -> Any:
@@ -240,54 +227,36 @@ def _write_all(stream: IO[bytes], data: Any) -> None:
             written = stream.write(view)
 
 
-def _header_prefix() -> bytes:
-    # A map of 6 entries and its 4 constant ones, packed once; doc_size and data_size follow.
-    global _HEADER_PREFIX
-    if _HEADER_PREFIX is None:
-        fixed = {"format": "msgpack", "version": FORMAT_VERSION, "writer": _writer(),
-                 "digest": DIGEST}
-        _HEADER_PREFIX = b"\x86" + b"".join(
-            msgpack.packb(key) + msgpack.packb(value) for key, value in fixed.items())
-    return _HEADER_PREFIX
-
-
-_HEADER_PREFIX: bytes | None = None
 _DOC_SIZE = msgpack.packb("doc_size")
 _DATA_SIZE = msgpack.packb("data_size")
 _HEADER_DIGEST = msgpack.packb(HEADER_DIGEST_KEY)
 
 
-def _header_bytes(doc_size: int, data_size: int, manifest: dict | None) -> bytes:
+def _header_bytes(header: dict, doc_size: int, data_size: int) -> bytes:
+    """The packed header map: the format's header (:meth:`~qserial.Format.new_header`),
+    the digest's name, the sizes, and last the digest of all those entries."""
+    fields = {**header, "digest": DIGEST, "doc_size": doc_size, "data_size": data_size}
+    if "manifest" in header:
+        # Stored as JSON keeps it (string keys, lists), so every format gives back the same.
+        fields["manifest"] = json.loads(json.dumps(header["manifest"], allow_nan=False))
+    # Last: the digest of the header's other entries, so read_header verifies alone.
+    check = (_HEADER_DIGEST, msgpack.packb(header_digest(fields)))
     # Sizes as uint64 whatever their value, so the header's length does not depend on them.
     sizes = (_DOC_SIZE, b"\xcf", doc_size.to_bytes(8, "big"),
              _DATA_SIZE, b"\xcf", data_size.to_bytes(8, "big"))
-    fields = {"format": "msgpack", "version": FORMAT_VERSION, "writer": _writer(),
-              "digest": DIGEST, "doc_size": doc_size, "data_size": data_size}
-    if manifest is not None:
-        # Stored as JSON keeps it (string keys, lists), so every format gives back the same.
-        manifest = fields["manifest"] = json.loads(json.dumps(manifest, allow_nan=False))
-    # Last: the digest of the header's other entries, so read_header verifies alone.
-    check = (_HEADER_DIGEST, msgpack.packb(header_digest(fields)))
-    if manifest is None:
-        return b"".join((b"\x87", _header_prefix()[1:], *sizes, *check))
-    return b"".join((b"\x88", _header_prefix()[1:], msgpack.packb("manifest"),
-                     msgpack.packb(manifest), *sizes, *check))
+    rest = [msgpack.packb(k) + msgpack.packb(v) for k, v in fields.items()
+            if k not in ("doc_size", "data_size")]
+    n = len(rest) + 3
+    head = bytes([0x80 | n]) if n < 16 else b"\xde" + n.to_bytes(2, "big")
+    return b"".join((head, *rest, *sizes, *check))
 
 
-def check_options(compression: Any, level: Any) -> None:
-    """Raise ``ValueError`` naming the valid values unless both options are valid."""
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {', '.join(map(repr, COMPRESSIONS))}, "
-                         f"not {compression!r}")
-    if type(level) is not int or not -7 <= level <= 22:
-        raise ValueError(f"level must be a zstd level, an int from -7 to 22, not {level!r}")
-
-
-def dump(tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
-         compression: str = "auto", level: int = DEFAULT_LEVEL) -> None:
+def dump(tree: Any, stream: IO[bytes], *, header: dict, compression: str = "auto",
+         level: int = DEFAULT_LEVEL) -> None:
     """Write ``tree`` (as made by ``qserial.to_tree``) to the binary ``stream``.
 
-    ``manifest``, a JSON-able dict, is stored in the header (see :func:`read_header`).
+    ``header`` is the format's :meth:`~qserial.Format.new_header`, with the manifest
+    if any (see :func:`read_header`). The options come checked by the format.
     ``compression``: ``"auto"`` compresses with zstd at ``level`` each array of at
     least :data:`COMPRESS_FROM` bytes whose sample says it shrinks by 10% or more
     (and keeps the result only if it does); ``"zstd"`` every such array; ``"none"``
@@ -300,7 +269,6 @@ def dump(tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
     LimitExceededError
         If it nests deeper than msgpack's packer allows (1024 levels).
     """
-    check_options(compression, level)
     try:
         layout = _Writer(compression, level)
     except ImportError:
@@ -318,7 +286,7 @@ def dump(tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
         raise UnsupportedTypeError(f"cannot write the tree as msgpack: {exc}") from None
     except (TypeError, OverflowError) as exc:
         raise UnsupportedTypeError(f"cannot write the tree as msgpack: {exc}") from None
-    header = _header_bytes(len(doc), layout.size, manifest)
+    header = _header_bytes(header, len(doc), layout.size)
     # Nil padding (valid msgpack objects) puts the data region on a 64-byte boundary.
     pad = _NILS[: (-(_PREAMBLE + len(header) + len(doc))) % ALIGN]
     pieces: list[Any] = [MAGIC, b"\xce", len(header).to_bytes(4, "big"), header, doc, pad]
@@ -638,7 +606,7 @@ def _header(view: memoryview, size: int) -> tuple[dict, int]:
         raise DecodeError(f"the header names format {header.get('format')!r}, not 'msgpack'")
     version = header.get("version")
     if version != FORMAT_VERSION:
-        _check_version(version)
+        check_version(version, MsgpackFormat, None)
     if header.get("digest") != DIGEST:
         raise DecodeError(f"unknown digest {header.get('digest')!r} in the header")
     for key in ("doc_size", "data_size"):
@@ -647,29 +615,15 @@ def _header(view: memoryview, size: int) -> tuple[dict, int]:
     return header, _PREAMBLE + hlen
 
 
-def _check_version(version: Any) -> None:
-    major, _, minor = version.partition(".") if type(version) is str else ("", "", "")
-    if not (major.isdigit() and minor.isdigit()):
-        raise DecodeError(f"invalid format version {version!r} in the header")
-    if int(major) > _MAJOR:
-        raise UnsupportedVersionError(
-            f"the file is in msgpack format version {version}; qserial-msgpack {__version__} "
-            f"reads versions up to {_MAJOR}.x (it writes {FORMAT_VERSION}): upgrade "
-            "qserial-msgpack")
-    if int(major) < 1:
-        raise DecodeError(f"unknown msgpack format version {version!r}")
-
-
 def decode(buf: np.ndarray, *, verify: bool = True, copy: bool = False,
            digest: bytes | None = None,
-           max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
+           limits: Limits = DEFAULT_LIMITS) -> Any:
     """Return the tree held in ``buf``, a uint8 array holding a whole file.
 
     Arrays in the tree are views of ``buf`` unless ``copy`` is true (compressed
     arrays always have their own memory). ``digest``, if given, is the xxh3-128 of
     all but the last 18 bytes of ``buf``, computed while reading. Compressed arrays
-    may expand to ``max_expansion`` times the file's size in all (and 32 MiB);
-    ``None`` sets no limit.
+    may expand to ``limits.expansion_bytes(size)`` in all (:class:`qserial.Limits`).
     """
     size = buf.size
     view = memoryview(buf)
@@ -697,8 +651,7 @@ def decode(buf: np.ndarray, *, verify: bool = True, copy: bool = False,
                 f"file records {stored.hex()}: the file was altered or damaged")
     if view[doc_end:data_start] != _NILS[: data_start - doc_end]:
         raise DecodeError(f"invalid padding after the document (bytes {doc_end}-{data_start})")
-    expand_left = (None if max_expansion is None
-                   else max(FREE_EXPANSION, int(max_expansion * size)))
+    expand_left = limits.expansion_bytes(size)
     reader = _Reader(buf, data_start, header["data_size"], copy, expand_left)
     doc = bytes(view[doc_start:doc_end])
     hooks: dict[str, Any] = {"list_hook": reader.list}
@@ -793,17 +746,16 @@ def read_header_path(path: str) -> dict[str, Any]:
 
 
 def load_path(path: str, *, verify: bool = True, copy: bool = False,
-              max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
+              limits: Limits = DEFAULT_LIMITS) -> Any:
     """Read the file at ``path`` into one new buffer and decode it (see :func:`decode`)."""
     with open(path, "rb", buffering=0) as f:
         buf = np.empty(os.fstat(f.fileno()).st_size, np.uint8)
         n, digest = _fill(f, buf, verify)
-    return decode(buf[:n], verify=verify, copy=copy, digest=digest,
-                  max_expansion=max_expansion)
+    return decode(buf[:n], verify=verify, copy=copy, digest=digest, limits=limits)
 
 
 def load(stream: IO[bytes], *, verify: bool = True, copy: bool = False,
-         max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
+         limits: Limits = DEFAULT_LIMITS) -> Any:
     """Read ``stream`` to its end and decode it (see :func:`decode`)."""
     seekable = getattr(stream, "seekable", None)
     if type(stream) is io.BytesIO or seekable is None or not seekable() \
@@ -816,6 +768,5 @@ def load(stream: IO[bytes], *, verify: bool = True, copy: bool = False,
         stream.seek(start)
         buf = np.empty(max(size, 0), np.uint8)
         n, digest = _fill(stream, buf, verify)
-        return decode(buf[:n], verify=verify, copy=copy, digest=digest,
-                      max_expansion=max_expansion)
-    return decode(buf, verify=verify, copy=copy, max_expansion=max_expansion)
+        return decode(buf[:n], verify=verify, copy=copy, digest=digest, limits=limits)
+    return decode(buf, verify=verify, copy=copy, limits=limits)

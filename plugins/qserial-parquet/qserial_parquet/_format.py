@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import IO, Any
 
 import qserial
+from qserial.formats import Capability, Option
 
 __all__ = ["ParquetFormat", "FORMAT_VERSION"]
 
@@ -16,7 +17,8 @@ class ParquetFormat(qserial.Format):
 
     Notes
     -----
-    Write options (``qserial.dump(..., **options)``):
+    Write options (declared in :attr:`options`; ``qserial.dump(..., **options)`` or
+    ``qserial.get_format("parquet", **options)``):
 
     compression : str
         Codec of the register columns. ``"auto"`` (default) decides per column from a
@@ -33,58 +35,68 @@ class ParquetFormat(qserial.Format):
     shot_column : bool
         Also write a ``shot`` index column (default false; it costs about as much
         time as a 32-bit register).
-    manifest : dict or None
-        JSON-able provenance kept in the header (covered by the digest).
 
-    Read options (``qserial.load(..., **options)``):
+    ``manifest=`` is kept in the header, covered by the digest.
 
-    pubs : list of int
-        Read only these pubs of a ``PrimitiveResult`` (only their row groups).
-    verify : bool
-        Check the stored xxh3-128 digests (default true).
-    max_bytes : int
-        Refuse files whose registers would decode to more bytes than this
-        (default 16 GiB).
-    max_expansion : float or None
-        Refuse files whose registers would decode to more than this many times the
-        file's size (and 32 MiB); default 32, ``None`` for trusted files.
+    Read options: ``pubs`` reads only these pubs of a ``PrimitiveResult`` (only their
+    row groups); ``verify`` checks the stored xxh3-128 digests; ``max_bytes`` and
+    ``max_expansion`` bound what the registers decode to (see :class:`qserial.Limits`).
     """
 
     name = "parquet"
     suffixes = (".parquet", ".pq")
     version = FORMAT_VERSION
-    supports_partial = True
-    supports_manifest = True
-    supports_lazy = True
+    distribution = "qserial-parquet"
+    backends = ("pyarrow",)
+    capabilities = frozenset({Capability.PARTIAL, Capability.MANIFEST, Capability.HEADER,
+                              Capability.LAZY})
+    options = (
+        Option("compression", str, "auto", "codec of the register columns; 'auto' "
+               "chooses per column from a sample",
+               choices=("auto", "none", "zstd", "lz4", "snappy", "gzip", "brotli"),
+               sweep=("none", "zstd", "lz4", "snappy", "gzip")),
+        Option("compression_level", int, None, "level for codecs that take one",
+               min=-7, max=22, nullable=True, sweep=(1, 9),
+               when={"compression": ("zstd",)}),
+        Option("dictionary", (str, bool), "auto", "dictionary-encode register columns; "
+               "'auto' where outcomes repeat", choices=("auto", True, False), sweep=(False,)),
+        Option("shot_column", bool, False, "also write a 'shot' index column"),
+    )
 
     def sniff(self, head: bytes) -> bool:
         """Parquet files start with ``PAR1``."""
         return head[:4] == b"PAR1"
 
-    def dump(self, tree: Any, stream: IO[bytes], **options: Any) -> None:
+    def dump(self, tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
+             **options: Any) -> None:
         """Write ``tree`` to the binary ``stream``."""
         from ._layout import write
 
-        write(tree, stream, **options)
+        opts = self.write_options(options)
+        write(tree, stream, header=self.new_header(opts, manifest), **opts)
 
-    def dump_path(self, tree: Any, path: str, **options: Any) -> None:
+    def dump_path(self, tree: Any, path: str, *, manifest: dict | None = None,
+                  **options: Any) -> None:
         """Write ``tree`` to a new file at ``path``."""
         from ._layout import write
 
-        write(tree, path, **options)
+        opts = self.write_options(options)
+        write(tree, path, header=self.new_header(opts, manifest), **opts)
 
-    def load(self, stream: IO[bytes], **options: Any) -> Any:
+    def load(self, stream: IO[bytes], *, pubs: list[int] | None = None, **options: Any) -> Any:
         """Read a tree from the binary ``stream``."""
         from ._layout import read
 
+        opts = self.read_options(options)
         try:
             data = stream.read()
         except OSError as exc:
             raise qserial.DecodeError(f"cannot read the stream: {exc}") from None
-        return read(data, **options)
+        return read(data, pubs=pubs, verify=opts["verify"], limits=opts["limits"])
 
     def read_header(self, stream: IO[bytes]) -> dict:
-        """Return the file's header (format, version, writer, manifest, columns, pubs).
+        """Return the file's header (format, version, writer, options, manifest, columns,
+        pubs).
 
         Reads only the Parquet footer; the digest is not checked.
         """
@@ -102,10 +114,12 @@ class ParquetFormat(qserial.Format):
         """Open the file at ``path`` for :func:`qserial.open`: only its footer is read."""
         from ._lazy import ParquetPubReader
 
-        return ParquetPubReader(path, **options)
+        opts = self.read_options(options)
+        return ParquetPubReader(path, verify=opts["verify"], limits=opts["limits"])
 
-    def load_path(self, path: str, **options: Any) -> Any:
+    def load_path(self, path: str, *, pubs: list[int] | None = None, **options: Any) -> Any:
         """Read a tree from the file at ``path``, only the row groups needed."""
         from ._layout import read
 
-        return read(path, **options)
+        opts = self.read_options(options)
+        return read(path, pubs=pubs, verify=opts["verify"], limits=opts["limits"])

@@ -17,11 +17,20 @@ import pyarrow.parquet as pq
 import xxhash
 
 import qserial
-from qserial import DecodeError, IntegrityError, LimitExceededError, Node, QSerialError, partial
-from qserial.formats import writer_versions
+from qserial import (
+    DecodeError,
+    IntegrityError,
+    LimitExceededError,
+    Limits,
+    Node,
+    QSerialError,
+    partial,
+)
+from qserial.formats import check_version
+from qserial.limits import DEFAULT_LIMITS
 
 from . import _encodings, _treejson
-from ._format import FORMAT_VERSION
+from ._format import ParquetFormat
 from ._treejson import ColumnRef
 
 __all__ = ["write", "read"]
@@ -45,12 +54,6 @@ _TAIL = 8  # footer length (4 bytes, little-endian) and b"PAR1"
 
 ROW_GROUP_ROWS = 1 << 20
 INDEX_CODEC = "lz4"  # index columns are runs of one value: lz4 shrinks them nearly for free
-DEFAULT_MAX_BYTES = 16 << 30
-# Registers are written uncompressed, so an honest file decodes to about its own size;
-# dictionary or compressed columns may expand, but not beyond this factor (and a free
-# allowance), unless the caller trusts the file (max_expansion=None).
-DEFAULT_MAX_EXPANSION = 32
-FREE_EXPANSION_BYTES = 32 << 20
 _UINT_WIDTHS = (1, 2, 4, 8)
 
 
@@ -147,10 +150,14 @@ def _arrow_column(values: np.ndarray, kind: str, width: int) -> pa.Array:
     return pa.Array.from_buffers(_arrow_type(kind, width), n, [None, pa.py_buffer(values)])
 
 
-def write(tree: Any, where: str | IO[bytes], *, compression: str = "auto",
+def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str = "auto",
           compression_level: int | None = None, dictionary: str | bool = "auto",
-          shot_column: bool = False, manifest: dict | None = None) -> None:
-    """Write ``tree`` as a qserial Parquet file to a path or a binary stream."""
+          shot_column: bool = False) -> None:
+    """Write ``tree`` as a qserial Parquet file to a path or a binary stream.
+
+    ``header`` is the format's :meth:`~qserial.Format.new_header` (with the manifest,
+    if any); the layout's entries and the digest's name are added to it.
+    """
     _encodings.check_options(compression, compression_level, dictionary)
     index = ["pub", "param"] + (["shot"] if shot_column else [])
     is_result = (type(tree) is Node and tree.tag == "PrimitiveResult"
@@ -185,9 +192,7 @@ def write(tree: Any, where: str | IO[bytes], *, compression: str = "auto",
         + [pa.field(name, _arrow_type(*kinds[name]), nullable=nullable[name])
            for name in columns])
     header = {
-        "format": "parquet",
-        "version": FORMAT_VERSION,
-        "writer": writer_versions(),
+        **header,
         "index": index,
         "columns": [[name, *kinds[name], nullable[name]] for name in columns],
         "encodings": {name: {"codec": codec, "dictionary": use_dict}
@@ -196,8 +201,6 @@ def write(tree: Any, where: str | IO[bytes], *, compression: str = "auto",
         "row_group_rows": ROW_GROUP_ROWS,
         "digest": "xxh3_128",
     }
-    if manifest is not None:
-        header["manifest"] = manifest
     header_json = json.dumps(header, separators=(",", ":")).encode("ascii")
     rest_json = _treejson.encode(rest)
     h = _hasher()
@@ -348,15 +351,7 @@ def _json(meta: dict, key: bytes, what: str) -> Any:
 def _check_version(header: Any) -> None:
     if not isinstance(header, dict) or header.get("format") != "parquet":
         raise DecodeError("the 'qserial' metadata does not describe a qserial Parquet file", "$")
-    version = header.get("version")
-    try:
-        major = int(str(version).split(".")[0])
-    except ValueError:
-        raise DecodeError(f"invalid format version {version!r}", "$") from None
-    if major > int(FORMAT_VERSION.split(".")[0]):
-        raise qserial.UnsupportedVersionError(
-            f"the file is qserial Parquet format version {version}; this qserial-parquet "
-            f"reads versions up to {FORMAT_VERSION}: upgrade qserial-parquet", "$")
+    check_version(header.get("version"), ParquetFormat, "$", "the 'qserial' metadata")
 
 
 def _checked_footer(size: int, read_at: Callable[[int, int], bytes]) -> bytes:
@@ -436,11 +431,10 @@ def _native(source: str | bytes) -> pa.NativeFile:
 
 
 def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = True,
-         max_bytes: int = DEFAULT_MAX_BYTES,
-         max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
+         limits: Limits = DEFAULT_LIMITS) -> Any:
     """Read the tree of a qserial Parquet file (a path, or the whole file as bytes)."""
     with translated_errors(), _native(source) as src:
-        return open_reader(src, verify, max_bytes, max_expansion).read(pubs)
+        return open_reader(src, verify, limits).read(pubs)
 
 
 @contextlib.contextmanager
@@ -459,9 +453,12 @@ def translated_errors() -> Iterator[None]:
                           "$") from None
 
 
-def open_reader(src: pa.NativeFile, verify: bool, max_bytes: int,
-                max_expansion: float | None) -> _Reader:
-    """A reader of the open file ``src``, once its seal vouches for its footer."""
+def open_reader(src: pa.NativeFile, verify: bool, limits: Limits = DEFAULT_LIMITS) -> _Reader:
+    """A reader of the open file ``src``, once its seal vouches for its footer.
+
+    Registers are written uncompressed or compressed; an honest file decodes to what
+    ``limits`` allow: ``max_bytes``, and the expansion limit of the file's size.
+    """
     size = src.size()
     _checked_footer(size, lambda offset, n: src.read_at(n, offset))
     try:
@@ -469,9 +466,10 @@ def open_reader(src: pa.NativeFile, verify: bool, max_bytes: int,
         meta = pf.metadata.metadata or {}
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
-    limit = max_bytes
-    if max_expansion is not None:
-        limit = min(limit, max(int(max_expansion * size), FREE_EXPANSION_BYTES))
+    limit = limits.max_bytes
+    expansion = limits.expansion_bytes(size)
+    if expansion is not None:
+        limit = min(limit, expansion)
     return _Reader(pf, meta, size, verify, limit)
 
 
@@ -510,6 +508,7 @@ def read_header(source: str | bytes | IO[bytes]) -> dict:
     header = _json(meta, K_HEADER, "the header")
     if not isinstance(header, dict):
         raise DecodeError("the 'qserial' metadata is not an object", "$")
+    _check_version(header)
     return header
 
 

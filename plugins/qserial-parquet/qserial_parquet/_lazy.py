@@ -8,8 +8,9 @@ import pyarrow as pa
 
 from qserial import DecodeError
 from qserial.lazy import PubReader
+from qserial.limits import DEFAULT_LIMITS, Limits
 
-from ._layout import DEFAULT_MAX_BYTES, DEFAULT_MAX_EXPANSION, open_reader, translated_errors
+from ._layout import open_reader, translated_errors
 
 __all__ = ["ParquetPubReader"]
 
@@ -21,13 +22,13 @@ class ParquetPubReader(PubReader):
     root (the metadata) is the footer's tree, checked when the file is opened.
     """
 
-    def __init__(self, path: str, *, verify: bool = True, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> None:
+    def __init__(self, path: str, *, verify: bool = True,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         with translated_errors():
             self._src = pa.OSFile(path)
         try:
             with translated_errors():
-                self._reader = open_reader(self._src, verify, max_bytes, max_expansion)
+                self._reader = open_reader(self._src, verify, limits)
                 self._reader.check()
             if self._reader.pub_rows is None:
                 raise DecodeError("qserial.open needs a file holding a PrimitiveResult "

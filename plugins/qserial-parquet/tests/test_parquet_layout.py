@@ -20,6 +20,7 @@ from qiskit.primitives.containers import (
     PubResult,
     SamplerPubResult,
 )
+from qserial_parquet import ParquetFormat
 
 import qserial
 from qserial.formats import writer_versions
@@ -163,7 +164,9 @@ def test_header_and_readable_metadata(tmp_path: Any) -> None:
     assert b"ARROW:schema" not in meta  # a plain Parquet file, nothing pyarrow-specific
     header = json.loads(meta[b"qserial"])
     assert header["format"] == "parquet" and header["version"] == "1.1"
-    assert header["writer"] == writer_versions()
+    assert header["writer"] == writer_versions(ParquetFormat)
+    assert {"qserial-parquet", "pyarrow"} <= set(header["writer"])
+    assert header["options"] == ParquetFormat().write_options()
     assert header["pubs"] == [[300, 1], [70, 1], [0, 0], [0, 0]]
     pub = json.loads(meta[b"qserial.pub.1"])
     assert "$column" in json.dumps(pub) and "$array" not in json.dumps(pub)
