@@ -7,6 +7,7 @@ Usage, from the repository root::
     .venv/bin/python benchmarks/run_suite.py --quick         # smaller data: a smoke test
     .venv/bin/python benchmarks/run_suite.py --json out.json # keep every figure
     .venv/bin/python benchmarks/run_suite.py --format hdf5   # one format's part of it
+    .venv/bin/python benchmarks/run_suite.py --sweep         # ... and every declared option
 
 Everything is measured in this one run with :mod:`qserial.bench` (the code behind
 ``qserial bench``), and the targets are ratios between figures of the same run, so
@@ -333,6 +334,9 @@ def main(argv: list[str] | None = None,
     parser.add_argument("--format", action="append", metavar="NAME",
                         help="only this format (repeatable): its rows, its targets and other "
                              "ways to read it")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also run each format with the option values it declares for "
+                             "sweeping (Format.sweep_configs)")
     args = parser.parse_args(argv)
     if args.format and args.update_docs:
         parser.error("--update-docs records every format: leave out --format")
@@ -358,7 +362,7 @@ def main(argv: list[str] | None = None,
 
     show(f"qserial {qserial.__version__}: formats {', '.join(formats)}")
     report = bench.run(cases, formats=formats, repeat=repeat, memory=True, durable=True,
-                       statistic="best", progress=progress)
+                       statistic="best", progress=progress, sweep=args.sweep)
     show("  small in-memory round trips ...")
     small = small_roundtrips(repeat, formats)
     show("  partial reads ...")

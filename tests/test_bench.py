@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import qserial
 from qserial import bench, scenarios
 from qserial.cli import cli
-from qserial.formats import Format, get_format
+from qserial.formats import Format, Option, get_format
 from qserial.formats import _all as _installed_formats
 from tests._results import numpy_scalar_metadata_result, sampler_result
 
@@ -231,23 +231,20 @@ def test_bad_user_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1
 
 
-def test_bench_options_from_attribute_or_known_table() -> None:
+def test_bench_options_are_the_declared_sweeps() -> None:
     class Tunable(Format):
-        name = "json"  # the attribute wins over the table of known options
-        bench_options: ClassVar = {"level": [1, 9], "shuffle": [True, False]}
+        name = "tunable"
+        options = (Option("codec", str, "none", choices=("none", "zstd"), sweep=("zstd",)),
+                   Option("level", int, 3, min=1, max=22, sweep=(1, 9),
+                          when={"codec": ("zstd",)}),
+                   Option("shuffle", bool, False))  # no sweep values: not swept
 
-    combos = bench.bench_options(Tunable())
-    assert combos == [{"level": 1, "shuffle": True}, {"level": 1, "shuffle": False},
-                      {"level": 9, "shuffle": True}, {"level": 9, "shuffle": False}]
-
-    class Listed(Format):
-        name = "listed"
-        bench_options: ClassVar = [{"codec": "zstd", "level": 3}, {}]  # {}: the default, left out
-
-    assert bench.bench_options(Listed()) == [{"codec": "zstd", "level": 3}]
+    assert bench.bench_options(Tunable()) == [
+        {"codec": "zstd"}, {"codec": "zstd", "level": 1}, {"codec": "zstd", "level": 9}]
     assert bench.bench_options(get_format("json")) == [
-        {"compression": c} for c in bench.KNOWN_BENCH_OPTIONS["json"]["compression"]]
-    assert bench.bench_options(get_format("msgpack")) == bench.KNOWN_BENCH_OPTIONS["msgpack"]
+        {"compression": c} for c in (0, 1, 6, 9)]
+    assert bench.bench_options(get_format("json")) == get_format("json").sweep_configs()
+    assert {"compression": "none"} in bench.bench_options(get_format("msgpack"))
 
     class Plain(Format):
         name = "plain"

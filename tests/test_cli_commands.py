@@ -593,3 +593,20 @@ def test_cli_page_commands_run_as_documented(tmp_path: Path) -> None:
             if line.startswith(("  written by", "  size")):
                 continue  # versions and sizes change with the installed packages
             assert line in actual, (command, line, proc.stdout)
+
+
+def test_convert_options_are_typed_and_checked_by_the_format(files: dict[str, Path],
+                                                             tmp_path: Path) -> None:
+    target = tmp_path / "typed.json"
+    proc = run("convert", str(files["msgpack"]), str(target), "-o", "compression=0")
+    assert proc.returncode == 0, proc.stderr
+    assert qserial.read_header(target)["options"]["compression"] == 0
+    proc = run("info", str(target))
+    assert "options     compression=0, indent=none" in proc.stdout
+    for bad, words in ((["-o", "compresion=0"], ["no option 'compresion'", "indent: int"]),
+                       (["-o", "compression=12"], ["invalid value 12", "compression:"]),
+                       (["-o", "verify=false"], ["'verify' is a read option"])):
+        proc = run("convert", str(files["msgpack"]), str(tmp_path / "bad.json"), *bad)
+        assert proc.returncode != 0
+        assert all(w in proc.stderr for w in words), proc.stderr
+        assert not (tmp_path / "bad.json").exists()

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 from ._cases import BenchSetupError, Case, default_cases, file_case, parse_scenario, scenario_case
 from ._report import print_report, render_markdown
-from ._runner import KNOWN_BENCH_OPTIONS, bench_options, machine_info, run
+from ._runner import bench_options, machine_info, run
 from ._runner import resolve_settings as _resolve_settings
 from ._runner import steps_per_case as _steps_per_case
 from ._subjects import RAW, RUNTIME, Subject, arrays_of
@@ -42,7 +42,6 @@ __all__ = [
     "plot_report",
     "require_matplotlib",
     "bench_options",
-    "KNOWN_BENCH_OPTIONS",
     "machine_info",
     "arrays_of",
     "Subject",

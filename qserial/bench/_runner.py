@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import platform
 import shutil
@@ -28,28 +27,8 @@ from ._subjects import (
 )
 from ._timing import MIN_SAMPLE_S, Step, Timing, measure_interleaved
 
-__all__ = ["run", "resolve_settings", "steps_per_case", "bench_options",
-           "KNOWN_BENCH_OPTIONS", "machine_info", "Progress"]
-
-#: Dump options worth sweeping for formats that do not declare ``bench_options``
-#: themselves: what each format's ``dump`` accepts today. A format may set
-#: ``bench_options`` to a dict of option -> values (every combination is tried) or to a
-#: list of option dicts (each tried as given).
-KNOWN_BENCH_OPTIONS: dict[str, dict[str, list[Any]] | list[dict[str, Any]]] = {
-    "json": {"compression": [0, 1, 6, 9]},  # "auto", the default, is the plain row
-    "msgpack": [{"compression": "none"}, {"compression": "zstd", "level": 3}],
-    "parquet": [
-        {"compression": "none", "dictionary": False},
-        {"compression": "none"},
-        {"dictionary": False},
-        {"compression": "snappy"},
-        {"compression": "lz4"},
-        {"compression": "zstd", "compression_level": 1},
-        {"compression": "zstd", "compression_level": 3},
-        {"compression": "zstd", "compression_level": 9},
-        {"compression": "gzip"},
-    ],
-}
+__all__ = ["run", "resolve_settings", "steps_per_case", "bench_options", "machine_info",
+           "Progress"]
 
 #: Settings of a default run and of ``quick`` (seconds instead of a minute).
 DEFAULTS = {"repeat": 5, "min_repeat": 3, "budget_s": 1.5, "memory": True, "durable": True}
@@ -66,21 +45,10 @@ Progress = Callable[[str, int], None]
 def bench_options(fmt: Any) -> list[dict[str, Any]]:
     """The option combinations worth sweeping for ``fmt`` (its default excluded).
 
-    Read from the format's optional ``bench_options`` attribute, else from
-    :data:`KNOWN_BENCH_OPTIONS`.
+    Enumerated from the format's declared options (their ``sweep`` values; see
+    :meth:`qserial.Format.sweep_configs`), each as the options it changes.
     """
-    spec = getattr(fmt, "bench_options", None)
-    if spec is None:
-        spec = KNOWN_BENCH_OPTIONS.get(fmt.name)
-    if not spec:
-        return []
-    if isinstance(spec, Mapping):
-        keys = list(spec)
-        combos = [dict(zip(keys, values, strict=True))
-                  for values in itertools.product(*(list(spec[k]) for k in keys))]
-    else:
-        combos = [dict(c) for c in spec]
-    return [c for c in combos if c]
+    return type(fmt).sweep_configs()
 
 
 def _subjects(formats: Sequence[str], sweep: bool) -> list[Subject]:
@@ -409,7 +377,8 @@ def run(
         Also time ``qserial.dump`` to a path, ``fsync`` included (default: on unless
         ``quick``).
     sweep
-        Also run each format with each combination of its ``bench_options``.
+        Also run each format with each combination of its declared options' sweep
+        values (:func:`bench_options`).
     folder
         Where the files are written (default: the system's temporary folder); choose
         one on the disk where results will be kept.

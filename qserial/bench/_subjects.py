@@ -232,8 +232,7 @@ def _format_ops(subject: Subject, obj: Any, folder: str, stem: str) -> Ops:
     from ..codec import to_tree
     from ..formats import get_format
 
-    fmt = get_format(str(subject.format))
-    options = subject.options_dict
+    fmt = get_format(str(subject.format), **subject.options_dict)  # configured, checked
     suffix = fmt.suffixes[0] if fmt.suffixes else f".{fmt.name}"
     tag = "".join(c if c.isalnum() else "-" for c in subject.label)
     path = os.path.join(folder, f"{stem}.{tag}{suffix}")
@@ -241,10 +240,10 @@ def _format_ops(subject: Subject, obj: Any, folder: str, stem: str) -> Ops:
 
     def write() -> None:
         # qserial.dump without its atomic step (temporary file, fsync, rename).
-        fmt.dump_path(to_tree(obj), path, **options)
+        fmt.dump_path(to_tree(obj), path)
 
     def durable() -> None:
-        dump(obj, durable_path, format=fmt, **options)
+        dump(obj, durable_path, format=fmt)
 
     return Ops(path, write, durable, read_op(subject, path), durable_path)
 

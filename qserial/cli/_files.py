@@ -100,7 +100,10 @@ def read_format(path: str) -> Any:
 def header_of(fmt: Any, path: str) -> dict[str, Any] | None:
     """The file's header, or None for a format that cannot read it alone."""
     from ..errors import UnsupportedFeatureError
+    from ..formats import Capability
 
+    if not fmt.supports(Capability.HEADER):
+        return None
     try:
         header = fmt.read_header_path(path)
     except UnsupportedFeatureError:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -36,19 +35,15 @@ def _format_option(ctx: click.Context, param: click.Parameter, value: str | None
 
 
 def _key_values(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
-                ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+                ) -> dict[str, str]:
+    # The values stay text: the format's declared option types read them (Option.parse).
+    out: dict[str, str] = {}
     for item in value:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
             raise click.BadParameter(f"{item!r} is not KEY=VALUE")
-        if key in ("manifest", "format"):
-            raise click.BadParameter(f"{key!r} is not a writer option here")
-        try:  # numbers, true/false/null and JSON lists as such; anything else as text
-            out[key] = json.loads(raw)
-        except ValueError:
-            out[key] = raw
+        out[key] = raw
     return out
 
 
@@ -59,8 +54,9 @@ def _key_values(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
               help="Format to write. Default: from DST's suffix; needed for a folder.")
 @click.option("-o", "--option", "options", multiple=True, callback=_key_values,
               metavar="KEY=VALUE",
-              help="Writer option (repeatable), e.g. compression=zstd; the value is read "
-                   "as JSON when it parses (0, true, null), else as text.")
+              help="Write option of the format (repeatable), e.g. compression=zstd; the "
+                   "value is read as the option's type says (3, true, none). An unknown "
+                   "option or a bad value lists the format's options.")
 @click.option("-r", "--recursive", is_flag=True,
               help="Convert a SRC folder's subfolders too, keeping their layout.")
 @click.option("--drop-manifest", is_flag=True,
@@ -128,22 +124,19 @@ def convert(sources: tuple[str, ...], dest: str, fmt: Any, options: dict[str, An
         raise CommandError(f"{len(jobs) - done} of {len(jobs)} files failed; {done} converted")
 
 
-def _check_options(fmt: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """The writer options, checked against what ``fmt`` declares before any file is read.
-
-    A mistake is a usage error (exit status 2) naming the valid options. Formats that
-    declare none are checked when writing (see :func:`_convert_all`).
-    """
+def _check_options(fmt: Any, options: dict[str, str]) -> dict[str, Any]:
+    """The write options given as text, typed and checked by ``fmt`` before any file is
+    read: a mistake is a usage error (exit status 2) listing the format's options."""
     from ..errors import QSerialError
 
-    resolve = getattr(fmt, "write_options", None)  # declared options (Format.options)
-    if not options or resolve is None:
-        return options
+    if not options:
+        return {}
     try:
-        resolve(options)
+        typed = fmt.parse_options(options)  # the declared types read the text
+        fmt.write_options(typed)  # a read option is no option of convert
     except QSerialError as exc:
         raise click.UsageError(describe(exc)) from None
-    return options
+    return typed
 
 
 def _target_problem(src: str, dst: str, overwrite: bool) -> str | None:

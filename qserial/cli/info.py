@@ -57,8 +57,8 @@ def _file_report(path: str, missing: str | None = None) -> dict[str, Any]:
     from ..errors import IntegrityError, QSerialError
 
     report: dict[str, Any] = {"path": path, "size": None, "format": None, "version": None,
-                              "writer": {}, "integrity": None, "digest": None,
-                              "manifest": None, "header": None, "content": None,
+                              "writer": {}, "options": None, "integrity": None,
+                              "digest": None, "manifest": None, "header": None, "content": None,
                               "error": missing}
     if missing is not None:
         return report
@@ -78,8 +78,11 @@ def _file_report(path: str, missing: str | None = None) -> dict[str, Any]:
             report["version"] = header.get("version")
             report["writer"] = writer if isinstance(writer, dict) else {}
             report["manifest"] = header.get("manifest")
+            options = header.get("options")
+            report["options"] = options if isinstance(options, dict) else None
             report["header"] = {k: v for k, v in header.items()
-                                if k not in ("format", "version", "writer", "manifest")}
+                                if k not in ("format", "version", "writer", "options",
+                                             "manifest")}
         report["digest"] = digest_of(header)
         tree = fmt.load_path(path)
         report["integrity"] = "not checked" if report["digest"] is None else "verified"
@@ -114,6 +117,10 @@ def _print_report(console: Any, report: dict[str, Any]) -> None:
     if report["writer"]:
         rows.append(("written by", ", ".join(f"{k} {v}" for k, v in report["writer"].items()
                                              if v)))
+    if report["options"] is not None:
+        # The write options the file was made with, as -o KEY=VALUE would give them.
+        rows.append(("options", ", ".join(f"{k}={_option_text(v)}"
+                                          for k, v in report["options"].items()) or "none"))
     if report["integrity"] == "failed":
         rows.append(("integrity", "[bold red]FAILED[/]"))
     elif report["integrity"] == "verified":
@@ -178,3 +185,9 @@ def _pubs_table(pubs: list[dict[str, Any]]) -> Any:
                 else ("", "", "", name, holds, "")
             table.add_row(*map(Text, cells))  # Text: names from the file are not markup
     return table
+
+
+def _option_text(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return str(value).lower()
+    return str(value)

@@ -109,14 +109,16 @@ def list_formats() -> list[str]:
     return list(_all())
 
 
-def get_format(fmt: str | Format | type[Format], **options: Any) -> Format:
+def get_format(fmt: str | Format | type[Format] | Mapping[str, Any], **options: Any
+               ) -> Format:
     """Return a format, configured with ``options``.
 
     Parameters
     ----------
     fmt
-        An installed format's name, a :class:`Format` class, or a format (whose
-        configuration ``options`` then change).
+        An installed format's name, a :class:`Format` class, a format (whose
+        configuration ``options`` then change), or a configuration as
+        :meth:`Format.get_config` gives it (see :func:`from_config`).
     **options
         Values of the format's declared options; the others keep their defaults
         (or, for a configured format, its values).
@@ -140,6 +142,8 @@ def get_format(fmt: str | Format | type[Format], **options: Any) -> Format:
         return fmt.with_options(**options)
     if isinstance(fmt, type) and issubclass(fmt, Format):
         return fmt(**options)
+    if isinstance(fmt, Mapping):
+        return from_config(fmt).with_options(**options)
     return _named(fmt).with_options(**options)
 
 

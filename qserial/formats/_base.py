@@ -269,7 +269,7 @@ class Format:
         >>> config = qserial.get_format("json", indent=2).get_config()
         >>> config["format"], config["indent"]
         ('json', 2)
-        >>> qserial.formats.from_config(config) == qserial.get_format("json", indent=2)
+        >>> qserial.get_format(config) == qserial.get_format("json", indent=2)
         True
         """
         return {"format": self.name, **self.config}
@@ -342,7 +342,12 @@ class Format:
                 raise FormatOptionError(
                     f"{key!r} is a {option.role} option of format {self.name!r}, not a "
                     f"{role} option; its {role} options are:\n{self.describe_options(role)}")
-            config[key] = option.validate(value, owner)
+            try:
+                config[key] = option.validate(value, owner)
+            except FormatOptionError as exc:
+                raise FormatOptionError(
+                    f"{exc.message}; the options of format {self.name!r} are:\n"
+                    f"{self.describe_options()}") from None
         self.check_options(config)
         return config
 
@@ -368,7 +373,12 @@ class Format:
                 raise FormatOptionError(
                     f"format {self.name!r} has no option {key!r}; its options are:\n"
                     f"{self.describe_options()}")
-            out[key] = option.parse(text, f"format {self.name!r}")
+            try:
+                out[key] = option.parse(text, f"format {self.name!r}")
+            except FormatOptionError as exc:
+                raise FormatOptionError(
+                    f"{exc.message}; the options of format {self.name!r} are:\n"
+                    f"{self.describe_options()}") from None
         self._resolve(self.config, out, None)
         return out
 

@@ -59,9 +59,9 @@ class Option:
     sweep
         Values ``qserial bench --sweep`` tries besides the default.
     when
-        ``{other option: allowed values}``: the option matters only when the other
-        options have one of those values (e.g. a level only with a codec); the
-        benchmark sweep leaves it at its default otherwise.
+        ``{other option: allowed values}``: the benchmark sweep varies the option only
+        where the other options have one of those values (a level only with a codec
+        that takes one), and leaves it at its default elsewhere.
 
     Examples
     --------
@@ -160,7 +160,8 @@ class Option:
     def _plain(self, value: Any) -> Any:
         """``value`` as one of the option's types, or None if it is of none of them."""
         types = self.types
-        if isinstance(value, bool) or type(value).__name__ == "bool_":
+        if isinstance(value, bool) or (type(value).__module__ == "numpy"
+                                       and type(value).__name__ in ("bool", "bool_")):
             return bool(value) if bool in types else None
         if isinstance(value, numbers.Integral):
             if int in types:
@@ -177,32 +178,30 @@ class Option:
 
         ``none``/``null`` is None for a nullable option; ``true``/``false`` (also
         ``yes``/``no``, ``on``/``off``, ``1``/``0``) a bool; then an int, a float, and
-        last the text itself, whichever of the option's types comes first.
+        last the text itself, as far as the option takes these types.
         """
         word = text.strip()
         if self.nullable and word.lower() in _NONE_WORDS:
             return None
-        for t in self.types:
+        for t in sorted(self.types, key=_TYPES.index):
+            value: Any = None
             if t is bool and word.lower() in _TRUE_WORDS | _FALSE_WORDS:
-                return self.validate(word.lower() in _TRUE_WORDS, owner)
-            if t is int:
+                value = word.lower() in _TRUE_WORDS
+            elif t in (int, float):
                 try:
-                    return self.validate(int(word), owner)
+                    value = t(word)
                 except ValueError:
                     continue
-            if t is float:
-                try:
-                    return self.validate(float(word), owner)
-                except ValueError:
-                    continue
-            if t is str:
-                return self.validate(text, owner)
+            elif t is str:
+                value = text
+            if value is not None:
+                return self.validate(value, owner)
         raise self._bad(text, owner)
 
     def _bad(self, value: Any, owner: str) -> FormatOptionError:
         return FormatOptionError(
             f"invalid value {value!r} for option {self.name!r} of {owner}: expected "
-            f"{self.describe().partition(': ')[2].partition(' -- ')[0]}")
+            f"{self.describe().partition(': ')[2].partition(', default ')[0]}")
 
 
 def _number_text(x: float) -> str:

@@ -20,8 +20,14 @@ The suite checks, through the public API, that the format
 * recognises its own output by content (a renamed file still loads with
   ``format=None``) and does not claim other formats' output;
 * gives the same objects through paths and streams, and writes paths atomically;
-* records its name, its version and the writing versions in the file, if the format
-  has ``read_header`` (see :meth:`FormatConformance.test_header_records_format`);
+* records its name, its version, the writing versions and its write options in the
+  file, if it declares :attr:`~qserial.formats.Capability.HEADER` (see
+  :meth:`FormatConformance.test_header_records_format`), and refuses a file whose
+  header claims a newer major layout version;
+* validates its options: an unknown option or a wrong value raises
+  :class:`qserial.FormatOptionError` listing the valid options, ``get_config`` and
+  ``from_config`` round-trip, and every configuration ``qserial bench --sweep``
+  tries writes files that load;
 * honours ``pubs=`` partial reads when ``partial`` is set.
 
 The number of hypothesis examples comes from the active hypothesis profile
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 import os
 import warnings
 from typing import Any, ClassVar
@@ -43,8 +50,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import qserial
-from qserial.errors import QSerialError
-from qserial.formats import SNIFF_BYTES, Format, get_format, list_formats, writer_versions
+from qserial.errors import FormatOptionError, QSerialError, UnsupportedVersionError
+from qserial.formats import (
+    READ,
+    SNIFF_BYTES,
+    WRITE,
+    Capability,
+    Format,
+    from_config,
+    get_format,
+    list_formats,
+    writer_versions,
+)
 
 from . import assert_equal
 from .strategies import for_tag, primitive_results, strategy_names, values
@@ -206,6 +223,7 @@ class _FailAfterWrite(Format):
     """Writes through the format under test, then fails: the old file must survive."""
 
     def __init__(self, inner: Format) -> None:
+        super().__init__()
         self.inner = inner
         self.name = inner.name
         self.suffixes = inner.suffixes
@@ -439,35 +457,154 @@ class FormatConformance:
         self.check(qserial.load(path), results["estimator"])
 
     def test_header_records_format(self, tmp_path: Any) -> None:
-        """The file names the format and its version, and the versions that wrote it.
+        """The file names the format and its version, the versions and options that wrote it.
 
-        Runs when the format has ``read_header(stream) -> dict`` (and optionally
-        ``read_header_path(path)``) returning at least ``{"format": <str naming the
-        format>, "version": <Format.version>, "writer": {"qserial": ..., "qiskit": ...,
-        "qiskit-ibm-runtime": ...}}``; skipped otherwise.
+        Runs when the format declares :attr:`~qserial.formats.Capability.HEADER`: its
+        ``read_header(stream)`` returns at least ``{"format": <str naming the format>,
+        "version": <Format.version>, "writer": {package: version}}`` with the packages
+        of :func:`~qserial.formats.writer_versions` for the format (its distribution and
+        backends too), and ``"options"``, the write options used, when it has any.
         """
-        if type(self.fmt).read_header is Format.read_header:  # the base raises
-            pytest.skip(f"format {self.fmt.name!r} has no read_header")
-        read_header = self.fmt.read_header
+        if not self.fmt.supports(Capability.HEADER):
+            pytest.skip(f"format {self.fmt.name!r} does not read headers alone")
         path = tmp_path / f"result{self.suffix}"
         qserial.dump(real_results()["sampler"], path, format=self.fmt)
         with open(path, "rb") as f:
-            header = read_header(f)
+            header = self.fmt.read_header(f)
         assert self.fmt.name in str(header["format"])
         assert header["version"] == self.fmt.version
-        expected = writer_versions()
-        for dist in ("qserial", "qiskit", "qiskit-ibm-runtime"):
-            assert header["writer"][dist] == expected[dist], dist
-        read_header_path = getattr(self.fmt, "read_header_path", None)
-        if read_header_path is not None:
-            assert read_header_path(str(path)) == header
+        expected = writer_versions(self.fmt)
+        for dist in expected:
+            assert header["writer"].get(dist) == expected[dist], dist
+        assert header.get("options", {}) == self.fmt.write_options()
+        assert self.fmt.read_header_path(str(path)) == header
+        assert qserial.read_header(path) == header
+
+    def test_newer_major_version_is_refused(self, tmp_path: Any) -> None:
+        """A file whose header claims a newer major layout version is refused by name.
+
+        The file is forged by writing with a subclass of the format whose ``version``
+        is one major version ahead: a format that builds its header with
+        :meth:`~qserial.Format.new_header` and checks it with
+        :meth:`~qserial.Format.check_header` (or :func:`~qserial.formats.check_version`)
+        passes. A newer minor version is still read. Runs for formats with
+        :attr:`~qserial.formats.Capability.HEADER`, which record their version.
+        """
+        if not self.fmt.supports(Capability.HEADER):
+            pytest.skip(f"format {self.fmt.name!r} records no header")
+        major, _, minor = self.fmt.version.partition(".")
+        obj = real_results()["sampler"]
+        for version, refused in ((f"{int(major) + 1}.0", True),
+                                 (f"{major}.{int(minor or 0) + 7}", False)):
+            forged = type(f"Forged{type(self.fmt).__name__}", (type(self.fmt),),
+                          {"version": version})(**self.fmt.config)
+            data = qserial.dumps(obj, format=forged)
+            path = tmp_path / f"forged{self.suffix}"
+            qserial.dump(obj, path, format=forged)
+            if not refused:
+                self.check(self.loads(data), obj)
+                assert self.fmt.read_header_path(str(path))["version"] == version
+                continue
+            with pytest.raises(UnsupportedVersionError) as info:
+                self.loads(data)
+            assert version in str(info.value) and self.fmt.version in str(info.value)
+            with pytest.raises(UnsupportedVersionError):
+                qserial.load(path)
+            with pytest.raises(UnsupportedVersionError):
+                self.fmt.read_header_path(str(path))
+
+    # -- options ------------------------------------------------------------------------
+
+    def test_options_are_declared(self) -> None:
+        """Every option is typed, has a valid default, and has a role; the config is JSON."""
+        table = self.fmt.option_table()
+        assert {"verify", "max_array_bytes", "max_expansion", "max_bytes"} <= set(table)
+        for name, option in table.items():
+            assert option.name == name and option.role in (READ, WRITE)
+            assert option.validate(option.default, self.fmt.name) == option.default
+            assert name in self.fmt.describe_options()
+        config = self.fmt.get_config()
+        assert config["format"] == self.fmt.name
+        assert json.loads(json.dumps(config)) == config, "get_config() is not plain JSON data"
+
+    def test_config_round_trip(self) -> None:
+        """``from_config(get_config())`` gives an equal format, for every swept configuration."""
+        configs = [{}, *type(self.fmt).sweep_configs()]
+        for changes in configs:
+            fmt = get_format(self.fmt, **changes)
+            config = json.loads(json.dumps(fmt.get_config()))
+            again = type(fmt).from_config(config)
+            assert again == fmt and again.get_config() == fmt.get_config(), changes
+            if self.fmt.name in list_formats() and type(get_format(self.fmt.name)) is type(fmt):
+                assert from_config(config) == fmt
+            assert get_format(fmt) is fmt
+
+    def test_swept_options_write_loadable_files(self, tmp_path: Any) -> None:
+        """Every configuration ``qserial bench --sweep`` tries writes a file that loads,
+        and a header that records the options it was written with."""
+        obj = real_results()["sampler"]
+        for changes in type(self.fmt).sweep_configs():
+            fmt = get_format(self.fmt, **changes)
+            self.check(self.loads(qserial.dumps(obj, format=fmt)), obj)
+            path = tmp_path / f"swept{self.suffix}"
+            qserial.dump(obj, path, format=self.fmt, **changes)  # keyword options alike
+            self.check(qserial.load(path), obj)
+            if self.fmt.supports(Capability.HEADER):
+                options = qserial.read_header(path).get("options", {})
+                assert options == fmt.write_options(), changes
+
+    def test_unknown_option_is_refused(self, tmp_path: Any) -> None:
+        """An unknown option raises FormatOptionError listing every valid option, before
+        anything is written or read."""
+        obj = real_results()["sampler"]
+        path = tmp_path / f"result{self.suffix}"
+        qserial.dump(obj, path, format=self.fmt)
+        before = path.read_bytes()
+        calls = [
+            lambda: get_format(self.fmt, no_such_option=1),
+            lambda: qserial.dumps(obj, format=self.fmt, no_such_option=1),
+            lambda: qserial.dump(obj, path, format=self.fmt, no_such_option=1),
+            lambda: qserial.load(path, no_such_option=1),
+            lambda: type(self.fmt).from_config({"format": self.fmt.name, "no_such_option": 1}),
+        ]
+        for call in calls:
+            with pytest.raises(FormatOptionError) as info:
+                call()
+            message = str(info.value)
+            assert "no_such_option" in message
+            for name in self.fmt.option_table():
+                assert name in message, f"the message does not list option {name!r}"
+        assert path.read_bytes() == before
+        assert sorted(os.listdir(tmp_path)) == [path.name]
+        with pytest.raises(FormatOptionError):  # a read option is no write option
+            qserial.dumps(obj, format=self.fmt, verify=False)
+
+    def test_bad_option_values_are_refused(self) -> None:
+        """A value of the wrong type, out of range or not among the choices is refused."""
+        for name, option in self.fmt.option_table().items():
+            bad: list[Any] = [object(), [1], {"a": 1}]
+            if not option.nullable:
+                bad.append(None)
+            if str not in option.types:
+                bad.append("text")
+            if bool not in option.types:
+                bad.append(True)
+            if option.min is not None:
+                bad.append(option.min - 1)
+            if option.max is not None:
+                bad.append(option.max + 1)
+            if option.choices is not None and str in option.types:
+                bad.append("no such choice")
+            for value in bad:
+                with pytest.raises(FormatOptionError, match=name):
+                    get_format(self.fmt, **{name: value})
 
     def test_manifest_round_trip(self, tmp_path: Any) -> None:
         """A manifest given to ``dump`` comes back from ``read_header``, the data unchanged.
 
-        Runs when the format sets ``supports_manifest``; skipped otherwise.
+        Runs when the format declares :attr:`~qserial.formats.Capability.MANIFEST`.
         """
-        if not self.fmt.supports_manifest:
+        if not self.fmt.supports(Capability.MANIFEST):
             pytest.skip(f"format {self.fmt.name!r} does not store manifests")
         manifest = {"provenance": {"job_id": "d1x9", "tags": ["a", "\u00e9"], "usage": 1.5},
                     "labels": {"n": 3, "none": None, "nested": [{"k": True}]}}
@@ -484,7 +621,8 @@ class FormatConformance:
     def test_partial_declared(self) -> None:
         """A format that must honour ``pubs=`` says so."""
         if self.partial:
-            assert self.fmt.supports_partial, "partial = True, but supports_partial is False"
+            assert self.fmt.supports(Capability.PARTIAL), \
+                "partial = True, but supports_partial is False: declare Capability.PARTIAL"
 
     def test_partial_reads(self, tmp_path: Any) -> None:
         """``load(path, pubs=[...])`` gives the selected pubs of a full load, in that order."""

@@ -12,7 +12,8 @@ import io
 import os
 from typing import IO, Any
 
-from qserial import Format
+from qserial import Format, FormatOptionError
+from qserial.formats import Capability, Option
 
 __all__ = ["HDF5Format"]
 __version__ = "1.0.0"
@@ -23,73 +24,93 @@ _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 class HDF5Format(Format):
     """qserial's HDF5 format: a group per pub, arrays as contiguous datasets.
 
-    Write options: ``manifest`` (a JSON-able dict stored in the header);
-    ``compression``: ``"auto"`` (default: each array of 4 KiB or more whose sample
-    says it shrinks by 10% becomes one deflate (gzip) chunk, which plain h5py and
-    HDFView read; random bits stay contiguous, as fast as before), ``"gzip"`` (every
-    such array), ``"zstd"`` (zstd chunks where they pay: faster; other HDF5 readers
-    need ``import hdf5plugin``, qserial does not) or ``"none"``; ``level`` (zlib 0-9
-    or zstd -7 to 22; default: zlib level 1 or Huffman coding alone, as the sample
-    says, or zstd level 1).
-    Load options: ``verify`` (default True: check the xxh3 digests of every part read;
+    Write options (declared in :attr:`options`): ``compression``: ``"auto"``
+    (default: each array of 4 KiB or more whose sample says it shrinks by 10% becomes
+    one deflate (gzip) chunk, which plain h5py and HDFView read; random bits stay
+    contiguous, as fast as before), ``"gzip"`` (every such array), ``"zstd"`` (zstd
+    chunks where they pay: faster; other HDF5 readers need ``import hdf5plugin``,
+    qserial does not) or ``"none"``; ``level`` (zlib 0-9 or zstd -7 to 22; default:
+    zlib level 1 or Huffman coding alone, as the sample says, or zstd level 1).
+    ``manifest=`` (a JSON-able dict) is stored in the header.
+
+    Read options: ``verify`` (default True: check the xxh3 digests of every part read;
     False skips them for trusted data), ``pubs`` (read only these pubs of a stored
-    ``PrimitiveResult``) and ``max_expansion`` (default 32: refuse files whose arrays
-    would take more than this many times the file's size, and 32 MiB; None for
-    trusted files).
+    ``PrimitiveResult``) and ``max_expansion`` (see :class:`qserial.Limits`: refuse
+    files whose arrays would take more than this many times the file's size, and
+    32 MiB; None for trusted files).
     """
 
     name = "hdf5"
     suffixes = (".h5", ".hdf5")
     version = "1.1"
-    supports_partial = True
-    supports_manifest = True
-    supports_lazy = True
+    distribution = "qserial-hdf5"
+    backends = ("h5py",)
+    capabilities = frozenset({Capability.PARTIAL, Capability.MANIFEST, Capability.HEADER,
+                              Capability.LAZY})
+    options = (
+        Option("compression", str, "auto", "deflate or zstd chunks for arrays: 'auto' "
+               "(gzip where a sample says it pays), 'gzip', 'zstd' (readers other than "
+               "qserial need hdf5plugin) or 'none'", choices=("auto", "gzip", "zstd", "none"),
+               sweep=("none", "gzip", "zstd")),
+        Option("level", int, None, "zlib level 0-9, or zstd level -7 to 22; None: chosen "
+               "by the sample", min=-7, max=22, nullable=True, sweep=(1, 6),
+               when={"compression": ("gzip",)}),
+    )
+
+    def check_options(self, config: Any) -> None:
+        """zlib levels run 0-9; only zstd takes -7 to 22."""
+        level = config["level"]
+        if level is not None and config["compression"] != "zstd" and not 0 <= level <= 9:
+            raise FormatOptionError(
+                f"level {level} is no zlib level (0-9) for compression="
+                f"{config['compression']!r}; zstd takes -7 to 22; the options of format "
+                f"'hdf5' are:\n{self.describe_options()}")
 
     def sniff(self, head: bytes) -> bool:
         """HDF5's signature at offset 0 (the position qserial writes it at)."""
         return head[:8] == _SIGNATURE
 
     def dump(self, tree: Any, stream: IO[bytes], *, manifest: dict | None = None,
-             compression: str = "auto", level: int | None = None, **options: Any) -> None:
+             **options: Any) -> None:
         """Write ``tree`` to a binary stream, with an optional JSON ``manifest``."""
-        _no_options(options)
         from ._writer import dump_stream
 
-        dump_stream(tree, stream, manifest, compression=compression, level=level)
+        opts = self.write_options(options)
+        dump_stream(tree, stream, self.new_header(opts, manifest), **opts)
 
     def dump_path(self, tree: Any, path: str, *, manifest: dict | None = None,
-                  compression: str = "auto", level: int | None = None,
                   **options: Any) -> None:
         """Write ``tree`` to a new file at ``path``."""
-        _no_options(options)
         from ._writer import write_checked
 
-        write_checked(tree, os.fspath(path), manifest, compression=compression, level=level)
+        opts = self.write_options(options)
+        write_checked(tree, os.fspath(path), self.new_header(opts, manifest), **opts)
 
-    def load(self, stream: IO[bytes], *, verify: bool = True, pubs: list[int] | None = None,
-             max_expansion: float | None = 32, **options: Any) -> Any:
+    def load(self, stream: IO[bytes], *, pubs: list[int] | None = None,
+             **options: Any) -> Any:
         """Read a tree from a binary stream (see the class docstring for the options)."""
-        _no_options(options)
         from ._reader import read
 
+        opts = self.read_options(options)
         stream, size, end = _checked_stream(stream)
-        return read(stream, size, end, verify=verify, pubs=pubs, max_expansion=max_expansion)
+        return read(stream, size, end, verify=opts["verify"], pubs=pubs,
+                    max_expansion=opts["limits"].max_expansion)
 
-    def load_path(self, path: str, *, verify: bool = True, pubs: list[int] | None = None,
-                  max_expansion: float | None = 32, **options: Any) -> Any:
+    def load_path(self, path: str, *, pubs: list[int] | None = None,
+                  **options: Any) -> Any:
         """Read a tree from the file at ``path``."""
-        _no_options(options)
         from ._reader import read
 
+        opts = self.read_options(options)
         path = os.fspath(path)
-        return read(path, *_checked_path(path), verify=verify, pubs=pubs,
-                    max_expansion=max_expansion)
+        return read(path, *_checked_path(path), verify=opts["verify"], pubs=pubs,
+                    max_expansion=opts["limits"].max_expansion)
 
-    def open_lazy(self, path: str, *, verify: bool = True, **options: Any) -> Any:
+    def open_lazy(self, path: str, **options: Any) -> Any:
         """Open the file at ``path`` for :func:`qserial.open`: no dataset is read."""
-        _no_options(options)
         from ._lazy import HDF5PubReader
 
+        verify = self.read_options(options)["verify"]
         path = os.fspath(path)
         return HDF5PubReader(path, *_checked_path(path), verify=verify)
 
@@ -102,8 +123,8 @@ class HDF5Format(Format):
         Returns
         -------
         dict
-            ``{"format": "hdf5", "version": "1.0", "writer": {"qserial": ..., ...}}``
-            and ``"manifest"`` when the file holds one.
+            ``{"format": "hdf5", "version": "1.1", "writer": {"qserial": ..., ...},
+            "options": {...}}`` and ``"manifest"`` when the file holds one.
         """
         from ._reader import read_header
 
@@ -143,8 +164,3 @@ def _checked_path(path: str) -> tuple[int, int | None]:
         size = os.fstat(f.fileno()).st_size
         head = f.read(48)
     return size, check_superblock(head, size)
-
-
-def _no_options(options: dict[str, Any]) -> None:
-    if options:
-        raise TypeError(f"unknown hdf5 option(s): {', '.join(sorted(options))}")

@@ -12,10 +12,10 @@ import struct
 import numpy as np
 import xxhash
 
-from qserial import DecodeError, IntegrityError, TruncatedError, UnsupportedVersionError
+from qserial import DecodeError, IntegrityError, TruncatedError
+from qserial.formats import check_version as _check_version
 
 FORMAT_NAME = "hdf5"
-FORMAT_VERSION = "1.1"
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 PUBS_GROUP = "pub_results"
 
@@ -73,19 +73,15 @@ def check_superblock(head: bytes, size: int) -> int | None:
     return None
 
 
-def _version_tuple(text: bytes) -> tuple[int, int]:
-    try:
-        major, minor = text.decode("ascii").split(".")
-        return int(major), int(minor)
-    except ValueError:
-        raise DecodeError(f"invalid format version {text!r:.40}", "$") from None
-
-
 def check_version(version: bytes) -> None:
-    if _version_tuple(version)[0] > _version_tuple(FORMAT_VERSION.encode())[0]:
-        raise UnsupportedVersionError(
-            f"the file has hdf5 format version {version.decode()}, newer than version "
-            f"{FORMAT_VERSION} this qserial-hdf5 reads; upgrade qserial-hdf5", "$")
+    """Refuse a newer major layout version (the core's rule) or an invalid one."""
+    from . import HDF5Format
+
+    try:
+        text = version.decode("ascii")
+    except UnicodeDecodeError:
+        raise DecodeError(f"invalid format version {version!r:.40}", "$") from None
+    _check_version(text, HDF5Format, "$", "the root attributes")
 
 
 def integrity_error(where: str, path: str | None = None) -> IntegrityError:

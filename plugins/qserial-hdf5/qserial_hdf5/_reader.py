@@ -29,6 +29,7 @@ from qserial import (
     UnsupportedVersionError,
     partial,
 )
+from qserial.limits import DEFAULT_LIMITS
 
 from . import _codecs, _skeleton
 from ._index import Index, layout_digest
@@ -54,9 +55,9 @@ from ._pio import read_into
 # Arrays start at multiples of this in the read buffer (cache line; any dtype's alignment).
 _ALIGN = 64
 #: Compressed arrays may expand to this many times the file's size by default (and to
-#: FREE_EXPANSION bytes whatever the file's size).
-DEFAULT_MAX_EXPANSION = 32
-FREE_EXPANSION = 32 << 20
+#: FREE_EXPANSION bytes whatever the file's size): qserial's limits (qserial.Limits).
+DEFAULT_MAX_EXPANSION = DEFAULT_LIMITS.max_expansion
+FREE_EXPANSION = DEFAULT_LIMITS.free_bytes
 
 
 def _fail(exc: BaseException, where: str) -> QSerialError:
@@ -168,9 +169,12 @@ def read_header(source: str | IO[bytes], file_size: int, end: int | None) -> dic
     """
     meta = read(source, file_size, end, header_only=True)
     # Every file carries xxh3-64 digests (root, each pub), checked on load.
+    writer = _json_attr(meta.writer, "qserial_writer")
+    options = writer.pop("options", None) if isinstance(writer, dict) else None
     out: dict[str, Any] = {"format": FORMAT_NAME, "version": meta.version.decode("ascii"),
-                           "writer": _json_attr(meta.writer, "qserial_writer"),
-                           "digest": "xxh3_64"}
+                           "writer": writer, "digest": "xxh3_64"}
+    if isinstance(options, dict):  # files of layout 1.1 on record their write options
+        out["options"] = options
     if meta.manifest is not None:
         out["manifest"] = _json_attr(meta.manifest, "qserial_manifest")
     return out

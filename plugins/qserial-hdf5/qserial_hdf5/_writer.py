@@ -19,7 +19,6 @@ import xxhash
 from h5py import h5a, h5d, h5f, h5g, h5p, h5s, h5t, h5z
 
 from qserial import LimitExceededError, Node, QSerialError, UnsupportedTypeError, WriteError
-from qserial.formats import writer_versions
 
 from . import _codecs, _layout, _skeleton
 from ._index import index_bytes, layout_digest
@@ -205,10 +204,15 @@ def _create(target: str | IO[bytes]) -> tuple[Any, Any]:
     return f.id, f.close
 
 
-def write(tree: Any, target: str | IO[bytes], manifest: dict | None = None,
-          compression: str = "auto", level: int | None = None) -> None:
-    """Write ``tree`` to a path or a seekable, readable binary file object."""
+def write(tree: Any, target: str | IO[bytes], header: dict, compression: str = "auto",
+          level: int | None = None) -> None:
+    """Write ``tree`` to a path or a seekable, readable binary file object.
+
+    ``header`` is the format's :meth:`~qserial.Format.new_header`: its version, writer
+    versions, options and manifest (if any) become the root attributes.
+    """
     _codecs.check_options(compression, level)
+    manifest = header.get("manifest")
     manifest_text = None
     if manifest is not None:
         try:
@@ -222,7 +226,7 @@ def write(tree: Any, target: str | IO[bytes], manifest: dict | None = None,
             if isinstance(target, str):
                 fd = os.open(target, os.O_RDWR | getattr(os, "O_BINARY", 0))
             w = _Writer(fid, target if fd is None else fd, compression, level)
-            copied = _write_objects(w, tree, manifest_text)
+            copied = _write_objects(w, tree, header, manifest_text)
         except BaseException:
             try:
                 close()
@@ -247,7 +251,8 @@ def write(tree: Any, target: str | IO[bytes], manifest: dict | None = None,
             target.seek(0, os.SEEK_END)
 
 
-def _write_objects(w: _Writer, tree: Any, manifest_text: bytes | None) -> tuple:
+def _write_objects(w: _Writer, tree: Any, header: dict, manifest_text: bytes | None
+                   ) -> tuple:
     """Create every group, dataset and attribute.
 
     Returns the root attributes the index copies: version, writer, manifest, digests
@@ -268,10 +273,11 @@ def _write_objects(w: _Writer, tree: Any, manifest_text: bytes | None) -> tuple:
             groups.append(arrays)
         lengths = [len(text) for text in texts]
         root_tree = Node(tree.tag, {**tree.value, "pub_results": Node("$pubs", lengths)})
-    version = _layout.FORMAT_VERSION.encode()
-    versions = writer_versions()
-    versions["h5py"] = h5py.version.version
-    versions["hdf5"] = h5py.version.hdf5_version
+    version = header["version"].encode("ascii")
+    # The HDF5 library's own version besides h5py's; and the write options, so that the
+    # digested, indexed writer attribute says how the file was written.
+    versions = {**header["writer"], "hdf5": h5py.version.hdf5_version,
+                "options": header["options"]}
     writer = json.dumps(versions, sort_keys=True).encode("ascii")
     root_text, root_arrays = w.write_group(fid, b"", root_tree, {PUBS_GROUP})
     # The bytes last, in one pass: HDF5's calls above ran without 300 kB of data going
@@ -300,11 +306,10 @@ def _write_objects(w: _Writer, tree: Any, manifest_text: bytes | None) -> tuple:
     return version, writer, manifest_text, all_digests, tree_text
 
 
-def write_checked(tree: Any, target: str | IO[bytes], manifest: dict | None = None,
-                  **options: Any) -> None:
+def write_checked(tree: Any, target: str | IO[bytes], header: dict, **options: Any) -> None:
     """:func:`write`, with HDF5 and OS failures reported as :class:`WriteError`."""
     try:
-        write(tree, target, manifest, **options)
+        write(tree, target, header, **options)
     except QSerialError:
         raise
     except RecursionError:
@@ -313,8 +318,7 @@ def write_checked(tree: Any, target: str | IO[bytes], manifest: dict | None = No
         raise WriteError(f"writing the HDF5 file failed: {exc}") from exc
 
 
-def dump_stream(tree: Any, stream: IO[bytes], manifest: dict | None = None,
-                **options: Any) -> None:
+def dump_stream(tree: Any, stream: IO[bytes], header: dict, **options: Any) -> None:
     """Write to any binary stream; h5py's file-object driver needs seek/read at 0."""
     direct = False
     try:
@@ -327,8 +331,8 @@ def dump_stream(tree: Any, stream: IO[bytes], manifest: dict | None = None,
     except (AttributeError, OSError, ValueError):
         direct = False
     if direct:
-        write_checked(tree, stream, manifest, **options)
+        write_checked(tree, stream, header, **options)
     else:
         buf = io.BytesIO()
-        write_checked(tree, buf, manifest, **options)
+        write_checked(tree, buf, header, **options)
         stream.write(buf.getbuffer())

@@ -61,9 +61,9 @@ class MsgpackFormat(Format):
     options = (
         Option("compression", str, "auto", "zstd for arrays: 'auto' where a sample says "
                "it pays, 'zstd' always, 'none' never", choices=("auto", "zstd", "none"),
-               sweep=("zstd", "none")),
-        Option("level", int, 1, "zstd level", min=-7, max=22, sweep=(3, 9),
-               when={"compression": ("auto", "zstd")}),
+               sweep=("none", "zstd")),
+        Option("level", int, 1, "zstd level", min=-7, max=22, sweep=(3,),
+               when={"compression": ("zstd",)}),
         Option("copy", bool, False, "give every array its own memory instead of a view "
                "into the file's buffer", role=READ),
     )

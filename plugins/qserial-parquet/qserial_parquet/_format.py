@@ -56,10 +56,11 @@ class ParquetFormat(qserial.Format):
                choices=("auto", "none", "zstd", "lz4", "snappy", "gzip", "brotli"),
                sweep=("none", "zstd", "lz4", "snappy", "gzip")),
         Option("compression_level", int, None, "level for codecs that take one",
-               min=-7, max=22, nullable=True, sweep=(1, 9),
+               min=-7, max=22, nullable=True, sweep=(1, 3, 9),
                when={"compression": ("zstd",)}),
         Option("dictionary", (str, bool), "auto", "dictionary-encode register columns; "
-               "'auto' where outcomes repeat", choices=("auto", True, False), sweep=(False,)),
+               "'auto' where outcomes repeat", choices=("auto", True, False), sweep=(False,),
+               when={"compression": ("auto", "none")}),
         Option("shot_column", bool, False, "also write a 'shot' index column"),
     )
 
