@@ -287,8 +287,8 @@ def test_option_mistakes_are_reported_before_writing(tmp_path: Any) -> None:
 def test_load_takes_limits_as_one_object(tmp_path: Any) -> None:
     import numpy as np
 
-    value = {"zeros": np.zeros(64 << 20, np.uint8)}  # 64 MiB that compress to ~64 kB
-    data = qserial.dumps(value)
+    value = {"zeros": np.zeros(64 << 20, np.uint8)}  # 64 MiB that zlib-9 makes ~64 kB
+    data = qserial.dumps(value, compression=9)
     with pytest.raises(qserial.LimitExceededError, match="max_expansion"):
         qserial.loads(data)
     loaded = qserial.loads(data, limits=Limits(max_expansion=None))
