@@ -290,6 +290,10 @@ def test_explicit_encodings(options: dict, tmp_path: Any) -> None:
 def test_bad_encoding_options_name_the_valid_ones(options: dict) -> None:
     from qserial import scenarios
 
-    with pytest.raises(ValueError, match=r"compression must be one of|dictionary must be|"
-                                         r"compression_level must be"):
+    with pytest.raises(qserial.FormatOptionError) as info:
         qserial.dumps(scenarios.ghz(shots=100), format="parquet", **options)
+    message = str(info.value)
+    assert f"for option {next(iter(options))!r}" in message
+    assert "compression: str in {'auto', 'none', 'zstd', 'lz4', 'snappy'" in message
+    assert "dictionary: str or bool in {'auto', True, False}, default 'auto'" in message
+    assert "compression_level: int or None -7..22, default None" in message
