@@ -173,7 +173,7 @@ def read_header(source: str | IO[bytes], file_size: int, end: int | None) -> dic
     options = writer.pop("options", None) if isinstance(writer, dict) else None
     out: dict[str, Any] = {"format": FORMAT_NAME, "version": meta.version.decode("ascii"),
                            "writer": writer, "digest": "xxh3_64"}
-    if isinstance(options, dict):  # files of layout 1.1 on record their write options
+    if isinstance(options, dict):  # the write options, in files that record them
         out["options"] = options
     if meta.manifest is not None:
         out["manifest"] = _json_attr(meta.manifest, "qserial_manifest")
