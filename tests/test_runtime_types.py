@@ -322,6 +322,17 @@ def test_bad_fields_are_decode_errors_with_a_path(name: str) -> None:
     assert info.value.path == "$.meta[0]"
 
 
+def test_parameter_vectors_are_bounded_and_shared() -> None:
+    vector = ParameterVector("v", 4)
+    back = qserial.loads(qserial.dumps([vector[0], vector[3]], format="msgpack"))
+    assert back == [vector[0], vector[3]]
+    assert [(len(p.vector), p.vector.name, p.index) for p in back] == [(4, "v", 0), (4, "v", 3)]
+    huge = {"__type__": "qserial.qiskit.ParameterVectorElement", "__value__": {
+        "vector": "v", "length": 10**9, "index": 0, "uuid": str(vector[0].uuid)}}
+    with pytest.raises(qserial.LimitExceededError):
+        qserial.loads(json.dumps([huge]))
+
+
 def test_object_arrays_of_unstorable_values_are_refused() -> None:
     with pytest.raises(qserial.UnsupportedTypeError, match=r"\$\.x\.items\[1\]"):
         qserial.dumps({"x": np.array([1, object()], dtype=object)})

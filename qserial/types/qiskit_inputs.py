@@ -17,6 +17,7 @@ checked fields.
 from __future__ import annotations
 
 import enum
+import functools
 import io
 import json
 import struct
@@ -49,7 +50,7 @@ from qiskit.quantum_info import (
 from qiskit.result import Result
 from qiskit.transpiler import CouplingMap
 
-from ..errors import DecodeError
+from ..errors import DecodeError, LimitExceededError
 from . import _fields
 from .qiskit import _QPY_VERSION, _decode_circuit
 
@@ -97,9 +98,22 @@ def _decode_vector_element(value: Any) -> ParameterVectorElement:
         element_uuid = _uuid.UUID(f["uuid"])
     except ValueError:
         raise DecodeError(f"{tag}.uuid is not a UUID") from None
+    if length > _MAX_VECTOR:
+        raise LimitExceededError(f"{tag}: a vector of {length} parameters is over the "
+                                 f"{_MAX_VECTOR} qserial reads")
     # As QPY rebuilds it: elements' uuids count up from the vector's root uuid.
-    root = _uuid.UUID(int=(element_uuid.int - index) % (1 << 128))
-    return ParameterVector(f["vector"], length, uuid=root)[index]
+    root = (element_uuid.int - index) % (1 << 128)
+    return _vector(f["vector"], length, root)[index]
+
+
+# Reaching element i of a vector costs time in i: a file may name each vector only up
+# to this length, and the elements of one vector share it, as QPY's reader shares them.
+_MAX_VECTOR = 1 << 16
+
+
+@functools.lru_cache(maxsize=32)
+def _vector(name: str, length: int, root: int) -> ParameterVector:
+    return ParameterVector(name, length, uuid=_uuid.UUID(int=root))
 
 
 # -- instructions -------------------------------------------------------------------------
