@@ -333,6 +333,16 @@ def test_parameter_vectors_are_bounded_and_shared() -> None:
         qserial.loads(json.dumps([huge]))
 
 
+def test_noise_model_errors_are_bounded() -> None:
+    pytest.importorskip("qiskit_aer")
+    error = {"type": "qerror", "id": "a", "operations": ["x"], "probabilities": [1.0],
+             "instructions": [[{"name": "x", "qubits": [100000]}]]}
+    doc = {"x": {"__type__": "NoiseModel", "__value__": {"errors": [error]}}}
+    with pytest.raises(qserial.LimitExceededError) as info:
+        qserial.loads(json.dumps(doc))
+    assert info.value.path == "$.x"
+
+
 def test_object_arrays_of_unstorable_values_are_refused() -> None:
     with pytest.raises(qserial.UnsupportedTypeError, match=r"\$\.x\.items\[1\]"):
         qserial.dumps({"x": np.array([1, object()], dtype=object)})
