@@ -7,7 +7,7 @@ at all: running a compressor over it costs time and saves nothing. Formats call
 :attr:`Estimate.pays` is false.
 
 The estimate is the order-0 entropy of a few slices spread over the data (a byte
-histogram; tens of microseconds whatever the array's size). A coder that only looks
+histogram of 4 KiB; about 20 microseconds whatever the array's size). A coder that only looks
 at byte frequencies (Huffman, the entropy stage of zstd and deflate) reaches about
 that ratio; dictionary (LZ) matches can only do better, so data the estimate calls
 compressible always is. Data whose bytes look uniform but that repeats long
@@ -36,7 +36,7 @@ __all__ = ["Estimate", "estimate", "sample", "WORTH_COMPRESSING", "SAMPLE_BYTES"
 WORTH_COMPRESSING = 0.9
 
 #: Bytes of data looked at: :data:`SAMPLE_SLICES` slices spread over it.
-SAMPLE_BYTES = 8192
+SAMPLE_BYTES = 4096
 SAMPLE_SLICES = 4
 
 

@@ -319,7 +319,7 @@ def _zlib_levels(doc: dict) -> list[int]:
 @pytest.mark.parametrize("build", [
     lambda: _results.ghz_result(),
     lambda: scenarios.ghz(),
-    lambda: scenarios.ghz(bits=5, shots=3000),  # small arrays too (3 kB)
+    lambda: scenarios.ghz(bits=5, shots=3000),  # small arrays too (3 kB: no sample)
     lambda: scenarios.biased_sweep(pubs=2, params=3, shots=2000),
 ], ids=["ghz", "noisy-ghz", "small-ghz", "biased"])
 def test_auto_compresses_with_a_fast_level_only(build: Any) -> None:

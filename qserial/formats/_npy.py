@@ -55,8 +55,8 @@ _HEAD_BYTES = 16 << 10
 # (qserial.compression); where it does, zlib level 1 runs when its matches find more
 # than byte frequencies do (repeated shots, GHZ-like), else Huffman coding alone, which
 # is faster still (130-200 MB/s) and as small on independent bits. Arrays smaller than
-# this are compressed at level 6, as RuntimeEncoder does: they cost microseconds.
-_SMALL = 1024
+# this are compressed at level 1 without a sample: that costs less than the sample.
+_SMALL = 4096
 # Level 1 is chosen over Huffman coding alone when on the sample it reaches this
 # fraction of the order-0 estimate or less.
 _LZ_GAIN = 0.8
@@ -108,7 +108,7 @@ def _choose_level(body: Any, compression: str | int) -> tuple[int, int]:
     if compression != "auto":
         return int(compression), zlib.Z_DEFAULT_STRATEGY
     if len(body) < _SMALL:
-        return 6, zlib.Z_DEFAULT_STRATEGY
+        return 1, zlib.Z_DEFAULT_STRATEGY
     found = estimate(body)
     if not found.pays:
         return 0, zlib.Z_DEFAULT_STRATEGY
