@@ -173,18 +173,22 @@ def _chosen(slices: Any, positions: dict[int, list[int]],
     is neither.
     """
     pairs = node(slices)
+    out: list[tuple[int, Any]] = []
     if pairs is None and type(slices) is dict:
-        items = []
         for key, entry in slices.items():
             if type(key) is not str or not key.isdigit():
                 return None
-            items.append((int(key), entry))
-    else:
-        if pairs is None or pairs[0] != "dict" or type(pairs[1]) is not list:
+            for pos in positions.get(int(key), ()):
+                out.append((pos, entry))
+        return out
+    if pairs is None or pairs[0] != "dict" or type(pairs[1]) is not list:
+        return None
+    get = positions.get
+    for pair in pairs[1]:
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not int:
             return None
-        items = []
-        for pair in pairs[1]:
-            if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not int:
-                return None
-            items.append((pair[0], pair[1]))
-    return [(pos, entry) for key, entry in items for pos in positions.get(key, ())]
+        found = get(pair[0])
+        if found:
+            for pos in found:
+                out.append((pos, pair[1]))
+    return out
