@@ -37,6 +37,7 @@ The number of hypothesis examples comes from the active hypothesis profile
 
 from __future__ import annotations
 
+import datetime
 import functools
 import io
 import json
@@ -643,16 +644,62 @@ class FormatConformance:
                 qserial.load(path, pubs=[len(obj)])
 
     def _check_partial(self, path: str, pubs: list[int]) -> None:
-        from qiskit.primitives.containers import PrimitiveResult
+        from ..api import select_pubs
 
-        full = qserial.load(path, format=self.fmt)
-        expected = PrimitiveResult([full[i] for i in pubs], metadata=full.metadata)
+        # The selected pubs, the execution spans restricted to them (qserial.partial).
+        expected = qserial.from_tree(select_pubs(qserial.load_tree(path, format=self.fmt), pubs))
         assert_equal(qserial.load(path, format=self.fmt, pubs=pubs), expected)
         if self.partial:
             # The format itself selects, from a path and from a stream.
             assert_equal(qserial.from_tree(self.fmt.load_path(path, pubs=pubs)), expected)
             with open(path, "rb") as f:
                 assert_equal(qserial.from_tree(self.fmt.load(f, pubs=pubs)), expected)
+
+    def test_partial_restricts_spans(self, tmp_path: Any) -> None:
+        """A partial read keeps only the selected pubs' execution spans, renumbered."""
+        from qiskit.primitives.containers import PrimitiveResult
+
+        pytest.importorskip("qiskit_ibm_runtime")
+        from qiskit_ibm_runtime.execution_span import DoubleSliceSpan, ExecutionSpans
+
+        sampler = real_results()["sampler"]
+        t0 = datetime.datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.timezone.utc)
+        t1 = t0 + datetime.timedelta(seconds=2)
+        spans = ExecutionSpans([
+            DoubleSliceSpan(t0, t1, {0: ((1, 5), slice(0, 1), slice(0, 5)),
+                                     2: ((1, 5), slice(0, 1), slice(0, 5))}),
+            DoubleSliceSpan(t1, t1 + datetime.timedelta(seconds=1),
+                            {1: ((1, 5), slice(0, 1), slice(5, 9))}),
+        ])
+        result = PrimitiveResult(list(sampler), metadata={"execution": {"execution_spans": spans},
+                                                          "version": 2})
+        path = str(tmp_path / f"spans{self.suffix}")
+        qserial.dump(result, path, format=self.fmt)
+        got = qserial.load(path, format=self.fmt, pubs=[2, 1])
+        kept = got.metadata["execution"]["execution_spans"]
+        assert [sorted(s._data_slices) for s in kept] == [[0], [1]]
+        assert kept[0].start == t0 and got.metadata["version"] == 2
+        self._check_partial(path, [2, 1])
+
+    # -- lazy reads ---------------------------------------------------------------------
+
+    def test_open(self, tmp_path: Any) -> None:
+        """``qserial.open`` gives what ``load`` gives; lazily if the format says it can."""
+        from qiskit.primitives.containers import PrimitiveResult
+
+        path = str(tmp_path / f"open{self.suffix}")
+        for obj in real_results().values():
+            if not isinstance(obj, PrimitiveResult):
+                continue
+            qserial.dump(obj, path, format=self.fmt)
+            full = qserial.load(path, format=self.fmt)
+            with qserial.open(path, format=self.fmt) as got:
+                assert got.lazy == self.fmt.supports_lazy
+                assert len(got) == len(full)
+                assert_equal(got[len(full) - 1], full[-1])
+                assert_equal(list(got), list(full))
+                assert_equal(got.metadata, full.metadata)
+            assert got.closed
 
     def test_partial_needs_a_primitive_result(self, tmp_path: Any) -> None:
         """``pubs=`` on a file that holds no PrimitiveResult is a QSerialError."""
