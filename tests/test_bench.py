@@ -110,6 +110,44 @@ def test_plot_is_a_png(quick_json: Any) -> None:
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
 
 
+def test_plot_draws_spread_and_readable_ticks(quick_json: Any, tmp_path: Path) -> None:
+    """The chart as SVG text: per case a dot and a min-max line per timed row, time
+    axes with a few distinct labels in time units, and no bars."""
+    if not HAVE_MATPLOTLIB:
+        pytest.skip("matplotlib is not installed (pip install 'qserial[plot]')")
+    import re
+
+    report, _ = quick_json
+    path = tmp_path / "bench.svg"
+    bench.plot_report(report, str(path))
+    svg = path.read_text(encoding="utf-8")
+    # matplotlib's SVG keeps the text of every label as a <!-- text --> comment and
+    # gives each drawn artist an id: hlines (the spread) are LineCollections.
+    labels = re.findall(r"<!-- ([^<>]*?) -->", svg)
+    times = [t for t in labels if re.fullmatch(r"[\d.]+ (ns|µs|ms|s)", t)]
+    assert 2 * len(report["cases"]) <= len(times) <= 2 * 6 * len(report["cases"])
+    assert not any("10^" in t or "^{" in t for t in labels)  # no raw exponent labels
+    spreads = sum(1 for case in report["cases"] for row in case["rows"]
+                  for what in ("write", "read") if row[what])
+    assert len(re.findall(r'id="LineCollection_\d+"', svg)) >= spreads
+    for case in report["cases"]:
+        assert f"{case['name']}: write time" in labels
+
+
+def test_time_ticks_stay_few_and_in_order() -> None:
+    from qserial.bench._plot import _bytes, _nice_ticks, _seconds
+
+    for low, high in [(3e-6, 8e-3), (2e-2, 3.0), (4e-5, 9e-5), (1e-7, 100.0)]:
+        ticks = _nice_ticks(low, high)
+        assert 1 <= len(ticks) <= 6 and ticks == sorted(ticks)
+        assert all(low <= t <= high for t in ticks)
+        labels = [_seconds(t) for t in ticks]
+        assert len(set(labels)) == len(labels)
+    assert [_seconds(v) for v in (2e-6, 5e-4, 0.02, 1.5)] == ["2 µs", "500 µs", "20 ms",
+                                                                "1.5 s"]
+    assert [_bytes(v) for v in (512, 2000, 3.3e7)] == ["512 B", "2 kB", "33 MB"]
+
+
 def test_user_file_from_runtime_encoder(tmp_path: Path) -> None:
     from qiskit_ibm_runtime import RuntimeEncoder
 

@@ -110,6 +110,22 @@ def test_site_builds_without_warnings(tmp_path: Path) -> None:
         # Hidden setup code stays an HTML comment: not shown on the page.
         visible = re.sub(r"<!--.*?-->", "", built.read_text(encoding="utf-8"), flags=re.DOTALL)
         assert "Setup for the examples" not in visible, rel
+    _assert_links_resolve(site)
+
+
+def _assert_links_resolve(site: Path) -> None:
+    """Every relative link of every built page leads to a file of the site: MkDocs
+    checks links to pages, not to folders or other files."""
+    for page in site.rglob("*.html"):
+        if page.parent.name == "404" or page.name == "404.html":
+            continue
+        html = page.read_text(encoding="utf-8")
+        for href in re.findall(r'href="([^"#?]+)[^"]*"', html):
+            if re.match(r"^[a-z][a-z0-9+.-]*:|^//", href):
+                continue  # another site
+            target = (page.parent / href).resolve()
+            assert target.is_file() or (target / "index.html").is_file(), \
+                f"{page.relative_to(site)} links to {href}, which the site does not have"
 
 
 def test_docs_extra_is_installed_by_the_test_extra() -> None:
