@@ -219,6 +219,42 @@ def test_unrecognised_content(tmp_path: Path) -> None:
         qserial.load(path)
 
 
+@pytest.mark.parametrize("fmt", qserial.list_formats())
+def test_detect_format_tells_what_load_reads(result: PrimitiveResult, tmp_path: Path,
+                                             fmt: str) -> None:
+    path = tmp_path / "result.bin"  # a suffix that names no format: the content decides
+    qserial.dump(result, path, format=fmt)
+    assert qserial.detect_format(path).name == fmt
+    assert qserial.detect_format(str(path)).name == fmt
+    stream = io.BytesIO(b"prefix" + path.read_bytes())
+    stream.seek(6)
+    assert qserial.detect_format(stream).name == fmt
+    assert stream.tell() == 6  # left where it was, for the load that follows
+    assert_equal(qserial.load(stream, format=fmt), result)
+
+
+def test_detect_format_refusals(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"")
+    with pytest.raises(QSerialError, match="empty"):
+        qserial.detect_format(empty)
+    noise = tmp_path / "noise.dat"
+    noise.write_bytes(bytes(range(256)))
+    with pytest.raises(UnknownFormatError, match="json"):
+        qserial.detect_format(noise)
+
+    class OneWay(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, b: Any) -> int:
+            b[:2] = b"{}"
+            return 2
+
+    with pytest.raises(ValueError, match="seekable"):
+        qserial.detect_format(OneWay())
+
+
 # -- partial loads -------------------------------------------------------------------------
 
 
