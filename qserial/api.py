@@ -33,6 +33,7 @@ def dump(
     *,
     format: FormatSpec = None,
     manifest: dict | None = None,
+    durable: bool = True,
     **options: Any,
 ) -> None:
     """Write ``obj`` to a file or a binary stream.
@@ -60,6 +61,12 @@ def dump(
     manifest
         A JSON-able dict kept in the file's header, readable without the data by
         :func:`read_header`; needs a format with ``supports_manifest``.
+    durable
+        If true (the default), a path's file and folder are flushed to disk before
+        ``dump`` returns, so the file survives a power loss. ``False`` skips both
+        fsyncs, for bulk writers that flush once at the end (``os.sync()``) or can
+        write again: the write is still atomic (a crash of the process leaves the old
+        file or the new one), but a power loss may lose it. Streams are never synced.
     **options
         The format's write options, over its configuration (for JSON:
         ``compression``, ``indent``; ``qserial.get_format(name).describe_options()``
@@ -83,7 +90,7 @@ def dump(
     obj, manifest = _with_provenance(obj, manifest)
     tree = to_tree(obj)
     if is_path(target):
-        dump_tree(tree, target, format=format, manifest=manifest, **options)
+        dump_tree(tree, target, format=format, manifest=manifest, durable=durable, **options)
     else:
         _check_stream(target)
         fmt = _for_write(get_format(format if format is not None else "json"), options)
@@ -114,13 +121,13 @@ def _check_stream(target: Any) -> None:
 
 
 def dump_tree(tree: Any, path: PathLike, *, format: FormatSpec = None,
-              manifest: dict | None = None, **options: Any) -> None:
+              manifest: dict | None = None, durable: bool = True, **options: Any) -> None:
     """Atomically write an already built tree to ``path`` (see :func:`dump`)."""
     path = os.fspath(path)
     fmt = get_format(format) if format is not None else format_for_suffix(os.path.basename(path))
     fmt = _for_write(fmt, options)
     extra = _manifest_option(fmt, manifest)
-    atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **extra))
+    atomic_write(path, lambda tmp: fmt.dump_path(tree, tmp, **extra), durable=durable)
 
 
 def _for_write(fmt: Format, options: dict[str, Any]) -> Format:

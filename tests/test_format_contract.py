@@ -298,3 +298,41 @@ def test_load_takes_limits_as_one_object(tmp_path: Any) -> None:
         qserial.loads(data, limits=Limits(max_expansion=None, max_array_bytes=1 << 20))
     with pytest.raises(FormatOptionError, match="'compression' is a write option"):
         qserial.loads(data, compression=1)
+
+
+def test_dump_durable_false_skips_fsync_and_stays_atomic(tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    result = real_results()["sampler"]
+    path = tmp_path / "r.json"
+    qserial.dump(result, path)
+    assert len(synced) == 2  # the file, then its folder
+    synced.clear()
+    qserial.dump(result, path, durable=False, indent=1)
+    qserial.dump_tree(qserial.to_tree(result), tmp_path / "t.json", durable=False)
+    assert synced == []
+    assert qserial.read_header(path)["options"]["indent"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "t.json"]
+    with pytest.raises(Exception, match="boom"):  # a failed write leaves the old file
+        qserial.dump(result, path, durable=False, format=_Failing)
+    assert qserial.read_header(path)["options"]["indent"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "t.json"]
+
+
+class _Failing(JSONFormat):
+    name = "failing"
+
+    def dump_path(self, tree: Any, path: str, **options: Any) -> None:
+        super().dump_path(tree, path, **options)
+        raise RuntimeError("boom")
+
+
+def test_archive_takes_a_configured_format(tmp_path: Any) -> None:
+    archive = qserial.Archive(tmp_path, format=get_format("json", compression=0))
+    archive.save(real_results()["sampler"])
+    path = next(tmp_path.rglob("*.json"))
+    assert qserial.read_header(path)["options"]["compression"] == 0
