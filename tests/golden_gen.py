@@ -604,6 +604,22 @@ def _tag_lookalikes() -> Any:
     }}
 
 
+def _zoned_datetimes() -> Any:
+    # IANA zones, kept by the binary formats: both sides of a DST change, the repeated
+    # hour (fold), a half-hour zone; and the fixed offsets and naive times beside them.
+    from zoneinfo import ZoneInfo
+
+    zurich, howe = ZoneInfo("Europe/Zurich"), ZoneInfo("Australia/Lord_Howe")
+    return {"zoned": [dt.datetime(2024, 3, 31, 1, 59, tzinfo=zurich),
+                      dt.datetime(2024, 3, 31, 3, 0, tzinfo=zurich),
+                      dt.datetime(2024, 10, 27, 2, 30, tzinfo=zurich),
+                      dt.datetime(2024, 10, 27, 2, 30, tzinfo=zurich, fold=1),
+                      dt.datetime(2024, 4, 7, 1, 45, 12, 5, tzinfo=howe),
+                      dt.datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC"))],
+            "fixed": [_T0, _T0.astimezone(dt.timezone(dt.timedelta(hours=-3, minutes=-30)))],
+            "naive": _T0.replace(tzinfo=None)}
+
+
 #: name -> builder. A tag's value is named after the tag.
 BUILDERS: dict[str, Callable[[], Any]] = {
     "tuple": _tuple,
@@ -665,6 +681,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "estimator_result": _estimator_result,
     "low_entropy_result": _low_entropy_result,
     "tag_lookalikes": _tag_lookalikes,
+    "zoned_datetimes": _zoned_datetimes,
 }
 
 

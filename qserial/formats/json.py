@@ -213,6 +213,9 @@ class _Writer:
             return self.lower_item(value.item())
         if tag == "date":
             return {"__type__": "datetime", "__value__": value}
+        if tag == "datetime" and type(value) is str and value.endswith("]"):
+            # RuntimeDecoder's parser knows no zone name: keep the offset (documented loss).
+            return {"__type__": tag, "__value__": value[:value.rfind("[")]}
         if tag == "frozenset":
             return {"__type__": "set", "__value__": self.lower(value)}
         packs = _BASE64_TAGS.get(tag)

@@ -109,6 +109,8 @@ def lossy_json_view(tree: Any) -> Any:
             return _lossy_object_array(lossy_json_view(tree.value))
         if tree.tag in PLAIN_LIST_TAGS:
             return lossy_json_view(runtime_json_form(tree))
+        if tree.tag == "datetime" and type(tree.value) is str and tree.value.endswith("]"):
+            return Node("datetime", tree.value[:tree.value.rfind("[")])  # the zone's name
         return Node(tree.tag, lossy_json_view(tree.value))
     return tree
 

@@ -168,10 +168,25 @@ _UTC_OFFSETS = st.integers(-23 * 60 - 59, 23 * 60 + 59).map(
 )
 
 
+def _iana_zones() -> list[dt.tzinfo]:
+    # Zones with DST and odd offsets (Lord Howe shifts by 30 minutes), where available.
+    import zoneinfo
+
+    known = zoneinfo.available_timezones()
+    return [zoneinfo.ZoneInfo(key) for key in
+            ("Europe/Zurich", "America/New_York", "Australia/Lord_Howe", "UTC")
+            if key in known]
+
+
 @_memo
 def datetimes(*, aware: bool | None = None) -> SearchStrategy[dt.datetime]:
-    """Datetimes, naive or with a fixed UTC offset (``aware`` forces one or the other)."""
-    aware_st = st.datetimes(timezones=st.one_of(st.just(dt.timezone.utc), _UTC_OFFSETS))
+    """Datetimes, naive, with a fixed UTC offset or with an IANA zone (``ZoneInfo``).
+
+    ``aware`` forces naive (False) or aware (True) ones.
+    """
+    zones = _iana_zones()
+    aware_st = st.datetimes(timezones=st.one_of(
+        st.just(dt.timezone.utc), _UTC_OFFSETS, *([st.sampled_from(zones)] if zones else [])))
     if aware is True:
         return aware_st
     naive_st = st.datetimes()

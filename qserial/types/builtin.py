@@ -7,6 +7,8 @@ qserial's own (the JSON format lowers them to what RuntimeEncoder writes).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import zoneinfo
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,13 +28,54 @@ def _decode_complex(value: Any) -> complex:
     return complex(float(parts[0]), float(parts[1]))
 
 
+@functools.lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    # The IANA keys of this machine's time zone data, read once: a file can name only
+    # one of these (ZoneInfo then reads that zone's data, nothing else).
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _encode_datetime(value: _dt.datetime) -> str:
+    """``isoformat()``, plus ``[IANA key]`` (RFC 9557) when the zone is a ZoneInfo.
+
+    The offset alone would lose the zone: its name, and its arithmetic across DST.
+    """
+    text = value.isoformat()
+    zone = value.tzinfo
+    if isinstance(zone, zoneinfo.ZoneInfo):
+        key = zone.key
+        if type(key) is not str or key not in _known_zones():
+            raise UnsupportedTypeError(
+                f"datetime's time zone {key!r} is not an IANA time zone known here, so it "
+                "could not be read back; use ZoneInfo(key) or a fixed UTC offset")
+        text += f"[{key}]"
+    return text
+
+
 def _decode_datetime(value: Any) -> _dt.datetime:
     if not isinstance(value, str):
         raise DecodeError(f"datetime must be an ISO 8601 string, not {type(value).__name__}")
+    text, key = value, None
+    if value.endswith("]"):
+        text, _, key = value[:-1].rpartition("[")
     try:
-        return _dt.datetime.fromisoformat(value)
+        when = _dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise DecodeError(f"invalid datetime {value!r}") from exc
+    if key is None:
+        return when
+    if when.tzinfo is None:
+        raise DecodeError(f"datetime {value!r} names a time zone but has no UTC offset")
+    if key not in _known_zones():
+        raise DecodeError(f"datetime {value!r}: time zone {key!r} is not known here "
+                          "(install the tzdata package for the IANA time zones)")
+    zone = zoneinfo.ZoneInfo(key)
+    naive = when.replace(tzinfo=None)
+    for fold in (0, 1):  # the offset tells which of two equal wall times it was
+        local = naive.replace(tzinfo=zone, fold=fold)
+        if local.utcoffset() == when.utcoffset():
+            return local
+    raise DecodeError(f"datetime {value!r}: the offset is not one of zone {key!r} then")
 
 
 def _decode_date(value: Any) -> _dt.date:
@@ -97,7 +140,7 @@ def register(registry: TypeRegistry) -> None:
     reg(frozenset, "frozenset", encode=_encode_set,
         decode=lambda v: frozenset(_fields.sequence(v, "frozenset")))
     reg(complex, "complex", encode=lambda c: [c.real, c.imag], decode=_decode_complex)
-    reg(_dt.datetime, "datetime", encode=_dt.datetime.isoformat, decode=_decode_datetime)
+    reg(_dt.datetime, "datetime", encode=_encode_datetime, decode=_decode_datetime)
     reg(_dt.date, "date", encode=_dt.date.isoformat, decode=_decode_date)
     # A dict subclass, or a dict with keys other than str, is stored as key/value pairs.
     reg(dict, "dict", encode=lambda d: [[k, v] for k, v in d.items()], decode=_decode_dict)

@@ -142,17 +142,20 @@ def storage_dtype(dt: np.dtype) -> np.dtype | None:
 
 
 def encode(tree: Any,
-           add_array: Callable[[np.ndarray, str, dict], tuple[str, int | None, dict | None]]
-           ) -> Any:
+           add_array: Callable[[np.ndarray, str, dict, bool],
+                               tuple[str, int | None, dict | None]],
+           claim: Callable[[list[str]], None] = lambda fields: None) -> Any:
     """Return the JSON-ready skeleton of ``tree``.
 
-    ``add_array(array, name_hint, attrs)`` stores an array as a dataset and returns the
-    dataset name, the file offset of its bytes (None when it has none) and, for a
-    compressed dataset, ``{"z": stored size, "codec": name}``; numpy scalars
+    ``add_array(array, name_hint, attrs, register)`` stores an array as a dataset and
+    returns the dataset name, the file offset of its bytes (None when it has none) and,
+    for a compressed dataset, ``{"z": stored size, "codec": name}``; ``register`` is
+    true for the array of a DataBin field itself. ``claim(names)`` is called with a
+    DataBin's field names before any of its arrays. numpy scalars
     (``npscalar`` nodes) are inlined.
     """
 
-    def enc(x: Any, hint: str, attrs: dict | None = None) -> Any:
+    def enc(x: Any, hint: str, attrs: dict | None = None, register: bool = False) -> Any:
         # Most frequent kinds first: this runs for every value of every pub.
         t = type(x)
         if t is dict:
@@ -160,7 +163,8 @@ def encode(tree: Any,
                 if k[:1] == "$":
                     return {"$d": [[k, enc(v, hint if k in _ANON_KEYS else k)]
                                    for k, v in x.items()]}
-            return {k: enc(v, hint if k in _ANON_KEYS else k, attrs if k == "array" else None)
+            return {k: enc(v, hint if k in _ANON_KEYS else k, attrs if k == "array" else None,
+                           register and k == "array")
                     for k, v in x.items()}
         if t is Node:
             value = x.value
@@ -173,19 +177,28 @@ def encode(tree: Any,
                     and type(value.get("num_bits")) is int
                     and -_INT64 <= value["num_bits"] < _INT64):
                 # Readers without qserial find num_bits next to the packed bytes.
-                return {"$t": tag, "v": enc(value, hint, {"num_bits": value["num_bits"]})}
+                return {"$t": tag, "v": enc(value, hint, {"num_bits": value["num_bits"]},
+                                            register)}
+            if (tag == "DataBin" and type(value) is dict and type(value.get("fields")) is dict
+                    and not any(k[:1] == "$" for k in (*value, *value["fields"]))):
+                fields = value["fields"]
+                claim(list(fields))
+                return {"$t": tag, "v": {
+                    k: ({f: enc(v, f, None, True) for f, v in fields.items()}
+                        if k == "fields" else enc(v, hint))
+                    for k, v in value.items()}}
             return {"$t": tag, "v": enc(value, hint)}
         if t is str or t is bool or x is None:
             return x
         if t is int:
             return x if -_INT64 <= x < _INT64 else {"$i": format(x, "x")}
         if t is list:
-            return [v if type(v) is str else enc(v, hint if i == 0 else f"{hint}_{i}")
-                    for i, v in enumerate(x)]
+            # Items share the list's name; the second and later get "#n" names.
+            return [v if type(v) is str else enc(v, hint) for v in x]
         if t is np.ndarray:
             if x.dtype.hasobject:
                 raise UnsupportedTypeError("an array of Python objects cannot be stored")
-            name, offset, packed = add_array(x, hint, attrs or {})
+            name, offset, packed = add_array(x, hint, attrs or {}, register)
             entry = {"$a": name, "dtype": dtype_to_json(x.dtype), "shape": list(x.shape),
                      "raw": storage_dtype(x.dtype) is None or x.ndim > 31, "at": offset}
             if packed is not None:

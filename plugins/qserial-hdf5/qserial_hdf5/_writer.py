@@ -101,11 +101,12 @@ class _Writer:
         :meth:`write_data`.
         """
         names: set[str] = set(reserved)
+        registers: set[str] = set()  # names claimed by the DataBin fields met so far
         arrays: list[tuple[int | None, np.ndarray]] = []
 
-        def add_array(arr: np.ndarray, hint: str, attrs: dict
-                      ) -> tuple[str, int | None, dict | None]:
-            name = _unique(hint, names)
+        def add_array(arr: np.ndarray, hint: str, attrs: dict,
+                      register: bool) -> tuple[str, int | None, dict | None]:
+            name = _unique(hint, names, registers, register)
             if not arr.flags.c_contiguous:  # (ascontiguousarray would make 0-d arrays 1-d)
                 arr = np.ascontiguousarray(arr)
             sdt = _skeleton.storage_dtype(arr.dtype)
@@ -130,7 +131,10 @@ class _Writer:
                 attr.write(np.array(value, dtype="<i8"), mtype=h5t.STD_I64LE)
             return name, offset, packed
 
-        return _skeleton.dumps_json(_skeleton.encode(tree, add_array)), arrays
+        def claim(fields: list[str]) -> None:
+            registers.update(dataset_name(k) for k in fields)
+
+        return _skeleton.dumps_json(_skeleton.encode(tree, add_array, claim)), arrays
 
     def chunked(self, loc: Any, name: bytes, data: np.ndarray, codec: str, chunk: bytes
                 ) -> tuple[Any, int, dict]:
@@ -166,22 +170,46 @@ class _Writer:
         return h.intdigest()
 
 
-def _unique(hint: str, taken: set[str]) -> str:
-    # Link names are printable ASCII without "/" (and not "." or ".."), at most 64
-    # characters: readable in any tool, and safe for any key the value had.
-    if (hint not in taken and 0 < len(hint) <= 64 and hint.isascii() and hint.isprintable()
-            and "/" not in hint and hint.strip(".")):
-        taken.add(hint)
-        return hint
-    base = "".join(c if " " <= c <= "~" and c != "/" else "_" for c in hint[:64])
-    if base.strip(".") == "":
-        base = "array"
-    name, n = base, 1
-    while name in taken:
-        name = f"{base}_{n}"
+# Characters kept as they are in a dataset name: printable ASCII but "%" (the escape),
+# "/" (HDF5's separator) and "#" (marks a name made unique).
+_KEPT = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"%", "/", "#"}
+_MAX_NAME = 64
+
+
+def dataset_name(key: str) -> str:
+    """The name under which the array of field (or dict key) ``key`` is stored, if free.
+
+    Characters other than printable ASCII, and ``%``, ``/``, ``#``, are percent-encoded
+    as UTF-8 (``a/b`` -> ``a%2Fb``, ``Zürich`` -> ``Z%C3%BCrich``); so are a leading dot
+    of ``.`` and ``..``. Distinct keys give distinct names, and the key is the name
+    percent-decoded.
+    """
+    out = "".join(c if c in _KEPT else "".join(f"%{b:02X}" for b in c.encode("utf-8",
+                                                                           "surrogatepass"))
+                  for c in key)
+    return "%2E" + out[1:] if out in (".", "..") else out
+
+
+def _unique(hint: str, taken: set[str], reserved: set[str], register: bool) -> str:
+    """A dataset name for an array reached through key ``hint``.
+
+    The exact name (:func:`dataset_name`) when it is free, at most 64 characters, and
+    not reserved for a DataBin field (unless this is that field's array); otherwise the
+    name with ``#1``, ``#2``, ... appended. A name without ``#`` thus always holds the
+    array of the key it decodes to: an h5py reader never finds one register's data
+    under another register's name.
+    """
+    name = dataset_name(hint)
+    if (name and len(name) <= _MAX_NAME and name not in taken
+            and (register or name not in reserved)):
+        taken.add(name)
+        return name
+    base = name[:_MAX_NAME - 8]
+    n = 1
+    while f"{base}#{n}" in taken:
         n += 1
-    taken.add(name)
-    return name
+    taken.add(f"{base}#{n}")
+    return f"{base}#{n}"
 
 
 def _pub_list(tree: Any) -> list | None:

@@ -25,7 +25,7 @@ __all__ = ["MsgpackFormat", "FORMAT_VERSION", "MAGIC", "__version__"]
 __version__ = "1.1.0"
 
 #: Version of the on-disk layout this package writes ("major.minor").
-FORMAT_VERSION = "1.1"
+FORMAT_VERSION = "1.2"
 
 #: The first 16 bytes of every file: the msgpack string "qserial-msgpack".
 MAGIC = b"\xafqserial-msgpack"

@@ -38,7 +38,7 @@ def test_registered_and_recognised() -> None:
     fmt = get_format("msgpack")
     assert isinstance(fmt, qserial_msgpack.MsgpackFormat)
     assert fmt.suffixes == (".msgpack", ".mpk")
-    assert fmt.version == qserial_msgpack.FORMAT_VERSION == "1.1"
+    assert fmt.version == qserial_msgpack.FORMAT_VERSION == "1.2"
     data = qserial.dumps({"x": 1}, format="msgpack")
     assert data.startswith(b"\xafqserial-msgpack")
     assert fmt.sniff(data[:64]) and fmt.sniff(qserial_msgpack.MAGIC)
@@ -58,7 +58,7 @@ def test_file_is_a_plain_msgpack_stream() -> None:
     objs = objects(data)
     magic, _hlen, header, doc = objs[:4]
     assert magic == "qserial-msgpack"
-    assert header["format"] == "msgpack" and header["version"] == "1.1"
+    assert header["format"] == "msgpack" and header["version"] == qserial_msgpack.FORMAT_VERSION
     assert header["writer"] == {**writer_versions(), "qserial-msgpack": qserial_msgpack.__version__,
                                 "msgpack": ".".join(map(str, msgpack.version))}
     assert header["digest"] == "xxh3_128"
@@ -133,7 +133,7 @@ def test_header_of_a_file(tmp_path) -> None:
     path = tmp_path / "r.mpk"
     qserial.dump(sampler_result(), path)
     header = get_format("msgpack").read_header_path(str(path))
-    assert header["format"] == "msgpack" and header["version"] == "1.1"
+    assert header["format"] == "msgpack" and header["version"] == qserial_msgpack.FORMAT_VERSION
     assert header["writer"]["qserial"] == qserial.__version__
     assert "manifest" not in header
 

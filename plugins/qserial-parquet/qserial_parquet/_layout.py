@@ -71,6 +71,10 @@ def _update(h: Any, data: Any) -> None:
 # --------------------------------------------------------------------------- write
 
 
+#: Column names of the index columns, never given to a register.
+INDEX_NAMES = ("pub", "param", "shot")
+
+
 def _registers(pub: Any, reserved: set[str]) -> list[tuple[str, dict]]:
     """The BitArray fields of a pub result's DataBin that can become columns."""
     if type(pub) is not Node or type(pub.value) is not dict:
@@ -166,7 +170,9 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
     rest = Node(tree.tag, {**tree.value, "pub_results": []}) if is_result else tree
 
     # Pass 1: pick each pub's registers and the column each one goes to.
-    reserved = set(index)
+    # "shot" is reserved with or without the shot column: a reader must never find a
+    # register's bits in a column of that name and take them for shot indices.
+    reserved = {*INDEX_NAMES}
     chosen = [_registers(pub, reserved) for pub in pubs]
     columns: dict[str, list[int]] = {}  # name -> [max num_bits, max nbytes]
     for regs in chosen:

@@ -75,16 +75,16 @@ def test_newer_major_version_is_refused(written: Any, tmp_path: Any) -> None:
         meta["qserial"] = json.dumps(header)
 
     _rewrite(path, newer, bump)
-    with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.1"):
+    with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.2"):
         qserial.load(newer)
     # Also when the seal does not hold (a newer version may seal differently).
     _rewrite(path, newer, bump, seal=False)
     for source in (newer, open(newer, "rb").read()):
-        with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.1"):
+        with pytest.raises(qserial.UnsupportedVersionError, match=r"2\.3.*1\.2"):
             _layout.read(source)
     # A newer minor version of the same major is read.
     minor = str(tmp_path / "minor.parquet")
-    _rewrite(path, minor, lambda m: m.update(qserial=m["qserial"].replace('"1.1"', '"1.7"')))
+    _rewrite(path, minor, lambda m: m.update(qserial=m["qserial"].replace('"1.2"', '"1.7"')))
     assert_equal(qserial.load(minor, verify=False), qserial.load(path))
 
 
