@@ -134,7 +134,9 @@ def test_convert_many_keeps_going_past_refused_targets(folder: Path) -> None:
 def test_unknown_writer_option_is_a_usage_error(folder: Path) -> None:
     proc = run("convert", "run.json", "x.json", "-o", "bogus=1", cwd=folder)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert "Error:" in proc.stderr and "bogus" in proc.stderr
+    assert "Error: format 'json' has no option 'bogus'; its options are:" in proc.stderr
+    for option in get_format("json").options:  # every valid option listed, with its doc
+        assert f"  {option.name}: " in proc.stderr
     assert "Traceback" not in proc.stderr and "TypeError: write()" not in proc.stderr
     assert not (folder / "x.json").exists()
 

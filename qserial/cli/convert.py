@@ -179,11 +179,6 @@ def _convert_all(jobs: list[tuple[str, str, str | None]], fmt: Any, options: dic
             except Exception as exc:
                 if debug_enabled():
                     raise
-                if isinstance(exc, TypeError) and options:
-                    # A format that declares no options rejects a wrong one as Python
-                    # does (unexpected keyword argument): a usage error, not the file's.
-                    raise click.UsageError(f"format {fmt.name!r} refuses the writer "
-                                           f"options {options}: {exc}") from None
                 bar.say(fail_line(src, exc), err=True)
             else:
                 done += 1
