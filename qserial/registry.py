@@ -112,6 +112,8 @@ BUILTIN_TYPES: Mapping[str, Builtin] = MappingProxyType({
     "Parameter": Builtin(_INPUTS, "qiskit.circuit.Parameter"),
     "Instruction": Builtin(_INPUTS, "qiskit.circuit.Instruction"),
     "Pauli": Builtin(_INPUTS, _QI + "Pauli"),
+    **{name: Builtin(_INPUTS, _QI + name) for name in (
+        "Operator", "Chi", "Choi", "Kraus", "PTM", "Stinespring", "SuperOp")},
     "SparsePauliOp": Builtin(_INPUTS, _QI + "SparsePauliOp"),
     "PauliLindbladMap": Builtin(_INPUTS, _QI + "PauliLindbladMap"),
     "ObservablesArray": Builtin(_INPUTS, _CONTAINERS + "ObservablesArray"),

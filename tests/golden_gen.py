@@ -283,6 +283,17 @@ def _pauli() -> Any:
     return [Pauli("XYZ"), Pauli("-iIXZ")]
 
 
+def _operator(kind: str) -> Callable[[], Any]:
+    def build() -> Any:
+        import qiskit.quantum_info as qi
+
+        matrix = _unit(f"{kind}.re", (2, 2)) + 1j * _unit(f"{kind}.im", (2, 2))
+        op = qi.Operator(matrix)
+        return op if kind == "Operator" else getattr(qi, kind)(op)
+
+    return build
+
+
 def _sparse_pauli_op() -> Any:
     from qiskit.quantum_info import SparsePauliOp
 
@@ -652,6 +663,8 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "Instruction": _instruction,
     "Pauli": _pauli,
     "SparsePauliOp": _sparse_pauli_op,
+    **{kind: _operator(kind) for kind in (
+        "Operator", "Chi", "Choi", "Kraus", "PTM", "Stinespring", "SuperOp")},
     "PauliLindbladMap": _pauli_lindblad_map,
     "qserial.qiskit.QubitSparsePauliList": _qubit_sparse_pauli_list,
     "ObservablesArray": _observables_array,

@@ -23,11 +23,21 @@ import pytest
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import CXGate, PhaseGate, U2Gate
+from qiskit.exceptions import QiskitError
 from qiskit.primitives.containers.bindings_array import BindingsArray
 from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
-from qiskit.quantum_info import Pauli, PauliLindbladMap, SparsePauliOp, pauli_basis
+from qiskit.quantum_info import (
+    Choi,
+    Kraus,
+    Operator,
+    Pauli,
+    PauliLindbladMap,
+    SparsePauliOp,
+    Stinespring,
+    pauli_basis,
+)
 from qiskit.result import Result
 from qiskit.transpiler import CouplingMap
 from qiskit_ibm_runtime import RuntimeDecoder, RuntimeEncoder
@@ -69,6 +79,9 @@ def _encodable() -> dict[str, Any]:
         "sparse_pauli_op_complex": SparsePauliOp(Pauli("XYZX"), coeffs=[1 + 2j]),
         "pauli": Pauli("XYZ"),
         "pauli_phase": Pauli("-iXYZ"),
+        "operator": Operator(np.array([[0, 1j], [1, 0]])),
+        "choi": Choi(Operator(np.array([[0, 1j], [1, 0]]))),
+        "stinespring": Stinespring(Operator(np.eye(2))),
         "pauli_lindblad_map": PauliLindbladMap.from_sparse_list([("XX", (0, 1), 0.5)],
                                                                 num_qubits=5),
         "pauli_lindblad_map_list": PauliLindbladMap.from_list(
@@ -169,6 +182,22 @@ def test_pubs_are_plain_lists_in_json_and_whole_elsewhere() -> None:
         back = qserial.loads(qserial.dumps(pub, format=fmt))
         assert type(back) is EstimatorPub
         assert back.parameter_values.data.keys() == pub.parameter_values.data.keys()
+
+
+@pytest.mark.parametrize("channel", [
+    Kraus(([np.eye(2)], [np.array([[0, 1], [1, 0]])])),
+    Stinespring((np.eye(2), np.array([[0, 1], [1, 0]]))),
+])
+def test_maps_that_are_not_completely_positive(channel: Any) -> None:
+    # RuntimeEncoder writes their (left, right) pair as a list, which RuntimeDecoder
+    # cannot read back; qserial can.
+    text = json.dumps(channel, cls=RuntimeEncoder)
+    with pytest.raises((QiskitError, ValueError)):
+        _runtime_decode(text)
+    assert qserial.loads(text) == channel
+    for fmt in FORMATS:
+        assert_equal(qserial.loads(qserial.dumps(channel, format=fmt)), channel,
+                     exact=fmt != "json")
 
 
 def test_noise_model_from_runtime_encoder() -> None:

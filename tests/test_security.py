@@ -19,8 +19,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
-from qiskit.quantum_info import Pauli, SparsePauliOp
+from qiskit.quantum_info import Kraus, Operator, Pauli, SparsePauliOp
 
 import qserial
 from qserial import ForbiddenTypeError, UnknownObject, UnknownTagError
@@ -47,8 +48,12 @@ FORBIDDEN = {
         "settings", "qiskit.quantum_info.operators.symplectic.pauli", "SparsePauliOp"),
     "settings-pauli-in-sparse-module": _named(
         "settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op", "Pauli"),
-    "settings-operator": _named(
-        "settings", "qiskit.quantum_info.operators.operator", "Operator", {"data": [[1]]}),
+    "settings-clifford": _named(
+        "settings", "qiskit.quantum_info.operators.symplectic.clifford", "Clifford"),
+    "settings-statevector": _named(
+        "settings", "qiskit.quantum_info.states.statevector", "Statevector", {"data": [1]}),
+    "settings-operator-elsewhere": _named(
+        "settings", "qiskit.quantum_info.operators.channel.choi", "Operator"),
     "settings-probe-named-sparse-pauli-op": _named(
         "settings", f"qiskit.quantum_info.operators.{PROBE}", "SparsePauliOp"),
     "json-probe": _named("_json", PROBE, "Evil"),
@@ -110,10 +115,11 @@ def test_pauli_list_settings_loads() -> None:
     assert qserial.loads(json.dumps(doc)) == PauliList(["IXZ", "-iYYI"])
 
 
-def test_pauli_and_sparse_pauli_op_settings_load() -> None:
+def test_allowed_settings_classes_load() -> None:
     from qiskit_ibm_runtime import RuntimeEncoder
 
-    for op in (SparsePauliOp(["XYZX", "IIZZ"], coeffs=[2.0, 1 + 2j]), Pauli("-iXYZ")):
+    for op in (SparsePauliOp(["XYZX", "IIZZ"], coeffs=[2.0, 1 + 2j]), Pauli("-iXYZ"),
+               Operator(np.eye(2)), Kraus(Operator(np.eye(2)))):
         text = json.dumps({"op": op}, cls=RuntimeEncoder)
         assert '"__type__": "settings"' in text
         assert qserial.loads(text)["op"] == op

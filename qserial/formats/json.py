@@ -63,30 +63,27 @@ _DIGEST_PLACEHOLDER = "0" * 32
 _DIGEST_AT_END = re.compile(rb'"([0-9a-f]{32})"[ \t\r\n]*\}[ \t\r\n]*\}[ \t\r\n]*\Z')
 
 # RuntimeEncoder's generic "settings" / "_json" paths name a module and class to
-# import and call. qserial reads only these exact pairs, each as a registered tag.
+# import and call. qserial reads only these exact pairs, each as a registered tag
+# named after the class: the settings classes under qiskit.quantum_info.operators ...
+_OPERATORS = "qiskit.quantum_info.operators."
+_SETTINGS = {
+    "symplectic.pauli_list": "PauliList", "symplectic.pauli": "Pauli",
+    "symplectic.sparse_pauli_op": "SparsePauliOp", "operator": "Operator",
+    "channel.chi": "Chi", "channel.choi": "Choi", "channel.kraus": "Kraus",
+    "channel.ptm": "PTM", "channel.stinespring": "Stinespring", "channel.superop": "SuperOp",
+}
+# ... and the noise learner's classes, under their current and their legacy module.
+_NOISE_LEARNER = ("qiskit_ibm_runtime.utils.noise_learner_result",
+                  "qiskit_ibm_runtime.results.noise_learner")
 _NAMED_TYPES: dict[tuple[str, str, str], str] = {
-    ("settings", "qiskit.quantum_info.operators.symplectic.pauli_list", "PauliList"): "PauliList",
-    ("settings", "qiskit.quantum_info.operators.symplectic.pauli", "Pauli"): "Pauli",
-    ("settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op", "SparsePauliOp"):
-        "SparsePauliOp",
-    ("_json", "qiskit_ibm_runtime.utils.noise_learner_result", "LayerError"): "LayerError",
-    ("_json", "qiskit_ibm_runtime.results.noise_learner", "LayerError"): "LayerError",
-    ("_json", "qiskit_ibm_runtime.utils.noise_learner_result", "PauliLindbladError"):
-        "PauliLindbladError",
-    ("_json", "qiskit_ibm_runtime.results.noise_learner", "PauliLindbladError"):
-        "PauliLindbladError",
+    **{("settings", _OPERATORS + module, cls): cls for module, cls in _SETTINGS.items()},
+    **{("_json", module, cls): cls for module in _NOISE_LEARNER
+       for cls in ("LayerError", "PauliLindbladError")},
 }
 # How those tags are written, as RuntimeEncoder writes them (legacy module name included).
 _NAMED_WRITE: dict[str, tuple[str, str, str]] = {
-    "PauliList": ("settings", "qiskit.quantum_info.operators.symplectic.pauli_list", "PauliList"),
-    "Pauli": ("settings", "qiskit.quantum_info.operators.symplectic.pauli", "Pauli"),
-    "SparsePauliOp": (
-        "settings", "qiskit.quantum_info.operators.symplectic.sparse_pauli_op", "SparsePauliOp",
-    ),
-    "LayerError": ("_json", "qiskit_ibm_runtime.utils.noise_learner_result", "LayerError"),
-    "PauliLindbladError": (
-        "_json", "qiskit_ibm_runtime.utils.noise_learner_result", "PauliLindbladError",
-    ),
+    **{cls: ("settings", _OPERATORS + module, cls) for module, cls in _SETTINGS.items()},
+    **{cls: ("_json", _NOISE_LEARNER[0], cls) for cls in ("LayerError", "PauliLindbladError")},
 }
 # The tags RuntimeDecoder's object_hook decodes (qiskit-ibm-runtime 0.51): a plain dict
 # whose "__type__" is one of them must not reach it as an object with that member.

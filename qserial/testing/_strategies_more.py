@@ -114,6 +114,18 @@ def parameter_views() -> SearchStrategy[Any]:
 
 
 @_memo
+@st.composite
+def operators(draw: st.DrawFn, kind: str = "Operator") -> Any:
+    """``Operator`` or a quantum channel (``Choi``, ``Kraus``, ...) of a 1- or 2-qubit matrix."""
+    import qiskit.quantum_info as qi
+
+    dim = draw(st.sampled_from((2, 4)))
+    parts = hnp.arrays(np.float64, (dim, dim), elements=st.floats(-2, 2))
+    op = qi.Operator(draw(parts) + 1j * draw(parts))
+    return op if kind == "Operator" else getattr(qi, kind)(op)
+
+
+@_memo
 def paulis() -> SearchStrategy[Any]:
     """Qiskit ``Pauli`` objects, phases included."""
     from qiskit.quantum_info import Pauli
@@ -435,6 +447,8 @@ FACTORIES: dict[str, Callable[[], SearchStrategy[Any]]] = {
     _Q + "ParameterVectorElement": parameter_vector_elements,
     "Instruction": instructions,
     "Pauli": paulis,
+    **{kind: (lambda kind=kind: operators(kind)) for kind in (
+        "Operator", "Chi", "Choi", "Kraus", "PTM", "Stinespring", "SuperOp")},
     "SparsePauliOp": sparse_pauli_ops,
     "PauliLindbladMap": pauli_lindblad_maps,
     _Q + "QubitSparsePauliList": qubit_sparse_pauli_lists,

@@ -41,11 +41,18 @@ from qiskit.primitives.containers.estimator_pub import EstimatorPub
 from qiskit.primitives.containers.observables_array import ObservablesArray
 from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.quantum_info import (
+    PTM,
+    Chi,
+    Choi,
+    Kraus,
+    Operator,
     Pauli,
     PauliLindbladMap,
     PauliList,
     QubitSparsePauliList,
     SparsePauliOp,
+    Stinespring,
+    SuperOp,
 )
 from qiskit.result import Result
 from qiskit.transpiler import CouplingMap
@@ -164,6 +171,37 @@ def _decode_sparse_pauli_op(value: Any) -> SparsePauliOp:
     if coeffs.dtype.kind not in "iufcO":
         raise DecodeError(f"SparsePauliOp.coeffs cannot be of dtype {coeffs.dtype}")
     return SparsePauliOp(paulis, coeffs)
+
+
+def _matrices(value: Any, what: str, depth: int = 0) -> Any:
+    # An operator's or channel's data: a complex matrix, or (Kraus, Stinespring) lists
+    # of them, or a pair of such lists for a map that is not completely positive.
+    if type(value) is np.ndarray:
+        if value.ndim != 2 or value.dtype.kind not in "biufc":
+            raise DecodeError(f"{what} must hold numeric matrices")
+        return value
+    if isinstance(value, (list, tuple)) and depth < 2:
+        return type(value)(_matrices(v, what, depth + 1) for v in value)
+    raise DecodeError(f"{what} must be a matrix or lists of matrices")
+
+
+def _operator_decoder(cls: type):
+    tag = cls.__name__
+
+    def decode(value: Any) -> Any:
+        f = _fields.fields(value, tag, ("data", "input_dims", "output_dims"))
+        dims = {name: tuple(_fields.integer(d, f"{tag}.{name}")
+                            for d in _fields.sequence(f[name], f"{tag}.{name}"))
+                for name in ("input_dims", "output_dims")}
+        data = _matrices(f["data"], f"{tag}.data")
+        # JSON keeps the (left, right) pair of a map that is not completely positive as a
+        # list: the only meaning a list has there (RuntimeDecoder cannot read it back).
+        if type(data) is list and (tag == "Stinespring" or (
+                tag == "Kraus" and data and all(type(d) is list for d in data))):
+            data = tuple(data)
+        return cls(data, **dims)
+
+    return decode
 
 
 def _sparse_terms(value: Any, what: str, *, rated: bool) -> list[tuple]:
@@ -354,6 +392,10 @@ def register(registry: TypeRegistry) -> None:
     reg(ParameterVectorElement, q + "ParameterVectorElement", encode=_encode_vector_element,
         decode=_decode_vector_element)
     reg(Instruction, "Instruction", encode=_encode_instruction, decode=_decode_instruction)
+    for cls in (Operator, Chi, Choi, Kraus, PTM, Stinespring, SuperOp):
+        # As RuntimeEncoder writes them, through their settings.
+        reg(cls, cls.__name__, encode=lambda op: dict(op.settings),
+            decode=_operator_decoder(cls))
     reg(Pauli, "Pauli", encode=lambda p: {"data": p.to_label()}, decode=_decode_pauli)
     reg(SparsePauliOp, "SparsePauliOp", encode=lambda op: {"data": op.paulis, "coeffs": op.coeffs},
         decode=_decode_sparse_pauli_op)
