@@ -31,6 +31,7 @@ __all__ = [
     "from_env",
     "real_local_jobs",
     "service_with_real_jobs",
+    "wide_result",
 ]
 
 _UTC = dt.timezone.utc
@@ -291,3 +292,28 @@ def service_with_real_jobs(**options: Any) -> ServiceDouble:
               for job, (created, tags, session, instance) in zip(real_local_jobs(), _PLAN,
                                                                   strict=True)]
     return ServiceDouble(remote, **options)
+
+
+def wide_result(seed: int = 5) -> Any:
+    """A bare sampler result with registers of 1 to 130 bits, around the 64-bit limit.
+
+    Random outcomes; the second pub has a parameter sweep of shape (2, 3).
+    """
+    import numpy as np
+    from qiskit.primitives.containers import (
+        BitArray,
+        DataBin,
+        PrimitiveResult,
+        SamplerPubResult,
+    )
+
+    rng = np.random.default_rng(seed)
+
+    def bits(shape: tuple[int, ...], shots: int, num_bits: int) -> BitArray:
+        raw = rng.integers(0, 2, (*shape, shots, num_bits), dtype=np.uint8)
+        return BitArray.from_bool_array(raw.astype(bool), order="big")
+
+    first = DataBin(a=bits((), 50, 1), b=bits((), 50, 63), c=bits((), 50, 64),
+                    d=bits((), 50, 65), shape=())
+    second = DataBin(e=bits((2, 3), 7, 130), f=bits((2, 3), 7, 8), shape=(2, 3))
+    return PrimitiveResult([SamplerPubResult(first), SamplerPubResult(second)])

@@ -25,6 +25,7 @@ from tests._service_double import (
     ServiceDouble,
     real_local_jobs,
     service_with_real_jobs,
+    wide_result,
 )
 
 UTC = dt.timezone.utc
@@ -476,34 +477,12 @@ def test_export_parquet_is_read_by_duckdb(synced: tuple[Archive, Any], tmp_path:
     assert created == [(sweep.creation_date, "2025-01")]
 
 
-def _wide_result(seed: int = 5) -> Any:
-    """Registers of 1 to 130 bits around the 64-bit limit, random outcomes, a sweep."""
-    import numpy as np
-    from qiskit.primitives.containers import (
-        BitArray,
-        DataBin,
-        PrimitiveResult,
-        SamplerPubResult,
-    )
-
-    rng = np.random.default_rng(seed)
-
-    def bits(shape: tuple[int, ...], shots: int, num_bits: int) -> BitArray:
-        raw = rng.integers(0, 2, (*shape, shots, num_bits), dtype=np.uint8)
-        return BitArray.from_bool_array(raw.astype(bool), order="big")
-
-    first = DataBin(a=bits((), 50, 1), b=bits((), 50, 63), c=bits((), 50, 64),
-                    d=bits((), 50, 65), shape=())
-    second = DataBin(e=bits((2, 3), 7, 130), f=bits((2, 3), 7, 8), shape=(2, 3))
-    return PrimitiveResult([SamplerPubResult(first), SamplerPubResult(second)])
-
-
 def test_export_stores_integers_up_to_64_bits_and_text_beyond(tmp_path: Any) -> None:
     duckdb = pytest.importorskip("duckdb")
     import pyarrow.parquet as pq
 
     archive = Archive(tmp_path / "archive")
-    result = _wide_result()
+    result = wide_result()
     saved = archive.save(result)
     (rel,) = archive.export_parquet(tmp_path / "shots").written
     path = tmp_path / "shots" / rel

@@ -13,8 +13,7 @@ if shutil.which("java") is None:
 
 from qserial import Archive  # noqa: E402
 from qserial.archive._export import BITSTRING_SQL  # noqa: E402
-from tests._service_double import service_with_real_jobs  # noqa: E402
-from tests.test_archive import _wide_result  # noqa: E402
+from tests._service_double import service_with_real_jobs, wide_result  # noqa: E402
 
 pytestmark = pytest.mark.spark
 
@@ -51,7 +50,7 @@ def _expected_counts(archive: Archive) -> dict[tuple[str, str, int, str, str], i
 def test_spark_counts_equal_get_counts(spark: Any, tmp_path: Any) -> None:
     archive = Archive(tmp_path / "archive")
     archive.sync(service_with_real_jobs())
-    archive.save(_wide_result())  # registers of 1 to 130 bits, around the 64-bit limit
+    archive.save(wide_result())  # registers of 1 to 130 bits, around the 64-bit limit
     dest = tmp_path / "shots"
     assert len(archive.export_parquet(dest).written) == 7
 
