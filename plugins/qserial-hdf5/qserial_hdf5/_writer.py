@@ -61,6 +61,8 @@ class _Writer:
         self.compression = compression
         self.level = level
         self.zstd_used = False
+        self.pool: Any = None
+        self.pending: dict[int, Any] = {}  # id of an array -> its compression, under way
         self.dcpl = h5p.create(h5p.DATASET_CREATE)
         self.dcpl.set_layout(h5d.CONTIGUOUS)
         # qserial writes every byte of each dataset itself: no fill pass over the space.
@@ -107,14 +109,10 @@ class _Writer:
         def add_array(arr: np.ndarray, hint: str, attrs: dict,
                       register: bool) -> tuple[str, int | None, dict | None]:
             name = _unique(hint, names, registers, register)
-            if not arr.flags.c_contiguous:  # (ascontiguousarray would make 0-d arrays 1-d)
-                arr = np.ascontiguousarray(arr)
-            sdt = _skeleton.storage_dtype(arr.dtype)
-            if sdt is None or arr.ndim > 31:
-                data = arr.reshape(-1).view(U8) if arr.dtype.itemsize else np.empty(0, U8)
-            else:
-                data = arr
-            chunk = _codecs.compress(data, self.compression, self.level)
+            ready = self.pending.pop(id(arr), None)
+            data = _storage(arr)
+            chunk = (ready.result() if ready is not None
+                     else _codecs.compress(data, self.compression, self.level))
             packed = None
             if chunk is not None:
                 did, offset, packed = self.chunked(loc, prefix + name.encode(), data, *chunk)
@@ -135,6 +133,26 @@ class _Writer:
             registers.update(dataset_name(k) for k in fields)
 
         return _skeleton.dumps_json(_skeleton.encode(tree, add_array, claim)), arrays
+
+    def precompress(self, tree: Any) -> None:
+        """Start compressing the tree's big arrays in threads (zlib and zstd release the
+        GIL); :meth:`write_group` takes each result when it meets the array."""
+        if self.compression == "none":
+            return
+        found = [a for a in _arrays(tree) if a.nbytes >= _codecs.COMPRESS_FROM]
+        if len(found) < 2 or sum(a.nbytes for a in found) < _PARALLEL_FROM:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(_workers())
+        for arr in found:
+            self.pending[id(arr)] = self.pool.submit(
+                _codecs.compress, _storage(arr), self.compression, self.level)
+
+    def close_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
     def chunked(self, loc: Any, name: bytes, data: np.ndarray, codec: str, chunk: bytes
                 ) -> tuple[Any, int, dict]:
@@ -188,6 +206,45 @@ def dataset_name(key: str) -> str:
                                                                            "surrogatepass"))
                   for c in key)
     return "%2E" + out[1:] if out in (".", "..") else out
+
+
+# Below this many bytes to compress in all, threads cost more than they save.
+_PARALLEL_FROM = 1 << 20
+
+
+def _workers() -> int:
+    try:
+        return max(1, min(len(os.sched_getaffinity(0)), 4))
+    except AttributeError:  # not on every platform
+        return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _storage(arr: np.ndarray) -> np.ndarray:
+    """The array as its dataset stores it: native, or its raw bytes."""
+    if not arr.flags.c_contiguous:  # (ascontiguousarray would make 0-d arrays 1-d)
+        arr = np.ascontiguousarray(arr)
+    sdt = _skeleton.storage_dtype(arr.dtype)
+    if sdt is None or arr.ndim > 31:
+        return arr.reshape(-1).view(U8) if arr.dtype.itemsize else np.empty(0, U8)
+    return arr
+
+
+def _arrays(tree: Any) -> list[np.ndarray]:
+    """The numpy arrays of a tree, in no particular order."""
+    found = []
+    stack = [tree]
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t is np.ndarray:
+            found.append(x)
+        elif t is Node:
+            stack.append(x.value)
+        elif t is list:
+            stack.extend(x)
+        elif t is dict:
+            stack.extend(x.values())
+    return found
 
 
 def _unique(hint: str, taken: set[str], reserved: set[str], register: bool) -> str:
@@ -254,7 +311,11 @@ def write(tree: Any, target: str | IO[bytes], header: dict, compression: str = "
             if isinstance(target, str):
                 fd = os.open(target, os.O_RDWR | getattr(os, "O_BINARY", 0))
             w = _Writer(fid, target if fd is None else fd, compression, level)
-            copied = _write_objects(w, tree, header, manifest_text)
+            try:
+                w.precompress(tree)
+                copied = _write_objects(w, tree, header, manifest_text)
+            finally:
+                w.close_pool()
         except BaseException:
             try:
                 close()
