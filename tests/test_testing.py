@@ -317,3 +317,42 @@ def test_kit_fails_a_format_that_does_not_honour_partial_reads(tmp_path) -> None
     qserial.dump(real_results()["sampler"], path)
     with pytest.raises(AssertionError, match="length 3 != 1"):
         kit._check_partial(path, [1])
+
+
+def test_kit_fails_a_format_that_reads_a_newer_major_version(tmp_path) -> None:
+    class Lenient(_json_like()):
+        name = "lenient"
+
+        def check_version(self, version, where="$", what="the header"):
+            return (1, 0)  # reads anything: a newer layout would be misread
+
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        _kit_for(Lenient, lossless=False).test_newer_major_version_is_refused(tmp_path)
+
+
+def test_kit_fails_a_format_that_does_not_record_its_options(tmp_path) -> None:
+    class Forgetful(_json_like()):
+        name = "forgetful"
+
+        def new_header(self, options=None, manifest=None):
+            header = super().new_header(options, manifest)
+            del header["options"]
+            return header
+
+    with pytest.raises(AssertionError):
+        _kit_for(Forgetful, lossless=False).test_header_records_format(tmp_path)
+    _kit_for(_json_like(), lossless=False).test_header_records_format(tmp_path)
+
+
+def test_kit_fails_a_format_that_accepts_bad_option_values() -> None:
+    class Careless(_json_like()):
+        name = "careless"
+
+        def with_options(self, **options):  # takes anything, checks nothing
+            new = object.__new__(type(self))
+            new.__dict__.update(self.__dict__, _config={**self.config, **options})
+            return new
+
+    with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
+        _kit_for(Careless, lossless=False).test_bad_option_values_are_refused()
+    _kit_for(_json_like(), lossless=False).test_bad_option_values_are_refused()
