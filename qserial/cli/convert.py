@@ -132,8 +132,7 @@ def _check_options(fmt: Any, options: dict[str, str]) -> dict[str, Any]:
     if not options:
         return {}
     try:
-        typed = fmt.parse_options(options)  # the declared types read the text
-        fmt.write_options(typed)  # a read option is no option of convert
+        typed = fmt.parse_options(options, "write")  # the declared types read the text
     except QSerialError as exc:
         raise click.UsageError(describe(exc)) from None
     return typed

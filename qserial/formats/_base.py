@@ -328,6 +328,19 @@ class Format:
             out["limits"] = out["limits"].replace(free_bytes=limits.free_bytes)
         return out
 
+    def options_listing(self, role: str | None = None) -> str:
+        """The text that error messages end with: the options, with types and defaults.
+
+        With ``role`` (``"write"`` or ``"read"``), those options in full and the
+        others by name.
+        """
+        if role is None:
+            return f"the options of format {self.name!r} are:\n{self.describe_options()}"
+        other = READ if role == WRITE else WRITE
+        names = [name for name, o in self._table.items() if o.role == other]
+        text = f"the {role} options of format {self.name!r} are:\n{self.describe_options(role)}"
+        return text + (f"\nand its {other} options: {', '.join(names)}" if names else "")
+
     def _resolve(self, base: Mapping[str, Any], options: Mapping[str, Any] | None,
                  role: str | None) -> dict[str, Any]:
         config = dict(base)
@@ -335,19 +348,16 @@ class Format:
         for key, value in (options or {}).items():
             option = self._table.get(key)
             if option is None:
-                raise FormatOptionError(
-                    f"format {self.name!r} has no option {key!r}; its options are:\n"
-                    f"{self.describe_options()}")
+                raise FormatOptionError(f"format {self.name!r} has no option {key!r}; "
+                                        f"{self.options_listing(role)}")
             if role is not None and option.role != role:
                 raise FormatOptionError(
                     f"{key!r} is a {option.role} option of format {self.name!r}, not a "
-                    f"{role} option; its {role} options are:\n{self.describe_options(role)}")
+                    f"{role} option; {self.options_listing(role)}")
             try:
                 config[key] = option.validate(value, owner)
             except FormatOptionError as exc:
-                raise FormatOptionError(
-                    f"{exc.message}; the options of format {self.name!r} are:\n"
-                    f"{self.describe_options()}") from None
+                raise FormatOptionError(f"{exc.message}; {self.options_listing(role)}") from None
         self.check_options(config)
         return config
 
@@ -355,31 +365,34 @@ class Format:
         """Check options that depend on each other; raise :class:`FormatOptionError`.
 
         Called with the whole configuration each time options are set. Does nothing
-        here; a format whose option values constrain each other overrides it.
+        here; a format whose option values constrain each other overrides it (and
+        ends its message with :meth:`options_listing`).
         """
 
-    def parse_options(self, pairs: Mapping[str, str]) -> dict[str, Any]:
+    def parse_options(self, pairs: Mapping[str, str], role: str | None = None
+                      ) -> dict[str, Any]:
         """Options given as text (``-o level=3`` on the command line), typed and checked.
+
+        With ``role`` (``"write"`` for ``qserial convert -o``), only options of that
+        role are accepted.
 
         Raises
         ------
         FormatOptionError
-            For an unknown option or a text that is no valid value.
+            For an unknown option, one of the other role, or a text that is no valid
+            value; the message lists the options.
         """
         out = {}
         for key, text in pairs.items():
             option = self._table.get(key)
             if option is None:
-                raise FormatOptionError(
-                    f"format {self.name!r} has no option {key!r}; its options are:\n"
-                    f"{self.describe_options()}")
+                raise FormatOptionError(f"format {self.name!r} has no option {key!r}; "
+                                        f"{self.options_listing(role)}")
             try:
                 out[key] = option.parse(text, f"format {self.name!r}")
             except FormatOptionError as exc:
-                raise FormatOptionError(
-                    f"{exc.message}; the options of format {self.name!r} are:\n"
-                    f"{self.describe_options()}") from None
-        self._resolve(self.config, out, None)
+                raise FormatOptionError(f"{exc.message}; {self.options_listing(role)}") from None
+        self._resolve(self.config, out, role)
         return out
 
     # -- capabilities -------------------------------------------------------------------

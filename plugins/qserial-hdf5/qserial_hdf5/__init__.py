@@ -63,8 +63,7 @@ class HDF5Format(Format):
         if level is not None and config["compression"] != "zstd" and not 0 <= level <= 9:
             raise FormatOptionError(
                 f"level {level} is no zlib level (0-9) for compression="
-                f"{config['compression']!r}; zstd takes -7 to 22; the options of format "
-                f"'hdf5' are:\n{self.describe_options()}")
+                f"{config['compression']!r}; zstd takes -7 to 22; {self.options_listing()}")
 
     def sniff(self, head: bytes) -> bool:
         """HDF5's signature at offset 0 (the position qserial writes it at)."""
