@@ -202,7 +202,9 @@ class FileProgress:
         """
         from rich.markup import escape
 
-        if self.shown and (err or sys.stdout.isatty()):
+        # Through the bar's console only where the bar is drawn on the same terminal:
+        # with ``2>/dev/null`` and a forced bar, stdout lines must not go there.
+        if self.shown and self._bar.console.is_terminal and (err or sys.stdout.isatty()):
             self._bar.console.print((markup or "") + escape(line), soft_wrap=True)
         elif markup is None:
             click.echo(line, err=err)
