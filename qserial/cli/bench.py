@@ -44,8 +44,8 @@ def _check_scenarios(ctx: click.Context, param: click.Parameter, value: tuple[st
 @click.option("--repeat", type=click.IntRange(1, 1000), metavar="N",
               help="Samples per measurement (default 5, 3 with --quick).")
 @click.option("--sweep", is_flag=True,
-              help="Also try each format's options (compression codec and level...) to "
-                   "show the size/speed trade-off.")
+              help="Also try each format's declared options (compression codec and "
+                   "level...; Format.sweep_configs) to show the size/speed trade-off.")
 @click.option("--memory/--no-memory", default=None,
               help="Measure peak memory in child processes (default: on, off with --quick).")
 @click.option("--durable/--no-durable", default=None,
