@@ -80,7 +80,7 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
                 try:
                     out.append(enc(v))
                 except QSerialError as e:
-                    e._prepend(f"[{i}]")
+                    e.prepend_path(f"[{i}]")
                     raise
             return out
         if t is dict:
@@ -90,7 +90,7 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
                     try:
                         res[k] = enc(v)
                     except QSerialError as e:
-                        e._prepend(key_segment(k))
+                        e.prepend_path(key_segment(k))
                         raise
                 return res
             pairs = []
@@ -98,7 +98,7 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
                 try:
                     pairs.append([enc(k), enc(v)])
                 except QSerialError as e:
-                    e._prepend(key_segment(k))
+                    e.prepend_path(key_segment(k))
                     raise
             return Node("dict", pairs)
         if t is np.ndarray and not x.dtype.hasobject:
@@ -172,7 +172,7 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
                 try:
                     out.append(dec(v))
                 except QSerialError as e:
-                    e._prepend(f"[{i}]")
+                    e.prepend_path(f"[{i}]")
                     raise
             return out
         if t is dict:
@@ -181,7 +181,7 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
                 try:
                     res[k] = dec(v)
                 except QSerialError as e:
-                    e._prepend(key_segment(k))
+                    e.prepend_path(key_segment(k))
                     raise
             return res
         if t is Node:

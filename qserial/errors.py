@@ -94,8 +94,6 @@ class QSerialError(Exception):
         if self._base is None:
             self._parts.append(segment)
 
-    _prepend = prepend_path
-
     def __str__(self) -> str:
         path = self.path
         return self.message if path is None else f"{self.message} (at {path})"

@@ -170,7 +170,7 @@ class _Writer:
                 try:
                     out.append(self.lower(v))
                 except QSerialError as e:  # the message says where, as on reading
-                    e._prepend(f"[{i}]")
+                    e.prepend_path(f"[{i}]")
                     raise
             return out
         if t is dict:
@@ -179,7 +179,7 @@ class _Writer:
                 try:
                     res[k] = self.lower(v)
                 except QSerialError as e:
-                    e._prepend(key_segment(k))
+                    e.prepend_path(key_segment(k))
                     raise
             return _escaped(res) if "__type__" in res else res
         if t is np.ndarray:
@@ -322,7 +322,7 @@ class _Reader:
                 try:
                     out[k] = self.raise_(v)
                 except QSerialError as e:
-                    e._prepend(key_segment(k))
+                    e.prepend_path(key_segment(k))
                     raise
             return out
         if t is list:
@@ -331,7 +331,7 @@ class _Reader:
                 try:
                     out.append(self.raise_(v))
                 except QSerialError as e:
-                    e._prepend(f"[{i}]")
+                    e.prepend_path(f"[{i}]")
                     raise
             return out
         return x
@@ -366,7 +366,7 @@ class _Reader:
                 try:
                     out[k] = self.raise_(v)
                 except QSerialError as e:
-                    e._prepend(key_segment(k))
+                    e.prepend_path(key_segment(k))
                     raise
             return out
         if tag == "bytes":
@@ -398,7 +398,7 @@ class _Reader:
             try:
                 items.append(self.raise_(item))
             except QSerialError as e:
-                e._prepend(f"[{i}]")
+                e.prepend_path(f"[{i}]")
                 raise
         return Node("objarray", {"shape": list(arr.shape), "items": items})
 
