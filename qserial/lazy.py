@@ -16,6 +16,7 @@ from typing import IO, Any
 from ._source import FormatSpec, PathLike, open_source
 from .codec import from_tree
 from .errors import DecodeError, FileChangedError, PubIndexError
+from .formats import Capability
 from .tree import Node
 
 __all__ = ["open", "LazyResult", "PubReader"]
@@ -190,13 +191,6 @@ def _from_tree(tree: Any, strict: bool, index: int) -> Any:
         raise
 
 
-def _can_open_lazily(fmt: Any) -> bool:
-    supports = getattr(fmt, "supports", None)
-    if supports is not None:
-        return bool(supports("lazy"))
-    return bool(getattr(fmt, "supports_lazy", False))
-
-
 def open(source: PathLike | IO[bytes], *, format: FormatSpec = None, strict: bool = True,
          **options: Any) -> LazyResult:
     """Open a stored ``PrimitiveResult``, reading its pubs only when they are touched.
@@ -243,7 +237,7 @@ def open(source: PathLike | IO[bytes], *, format: FormatSpec = None, strict: boo
     3 10
     """
     fmt, path, stream = open_source(source, format)
-    if path is not None and _can_open_lazily(fmt):
+    if path is not None and fmt.supports(Capability.LAZY):
         identity = _identity(os.stat(path))
         reader = fmt.open_lazy(path, **options)
         try:

@@ -16,7 +16,7 @@ from tests._results import local_mode_result, spans_metadata, spans_result
 
 SUFFIX = {"json": ".json", "msgpack": ".msgpack", "hdf5": ".h5", "parquet": ".parquet"}
 FORMATS = [f for f in SUFFIX if f in qserial.list_formats()]
-LAZY = [f for f in FORMATS if qserial.lazy._can_open_lazily(qserial.formats.get_format(f))]
+LAZY = [f for f in FORMATS if qserial.formats.get_format(f).supports("lazy")]
 
 
 def _written(result: Any, fmt: str, folder: Path, name: str = "r") -> Path:
