@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,11 +21,25 @@ EXAMPLE = ROOT / "docs" / "examples" / "qserial-jsongz"
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Wheels of the core, each plugin and the example plugin, built offline."""
+    """Wheels of the core, each plugin and the example plugin, built offline.
+
+    Each is built from a copy of its sources, since setuptools leaves ``build/`` and
+    ``*.egg-info`` folders beside the sources it builds.
+    """
     out = tmp_path_factory.mktemp("wheels")
+    src = tmp_path_factory.mktemp("sources")
+    skip = shutil.ignore_patterns(".venv", "build", "*.egg-info", "__pycache__", "tests")
+    core = src / "qserial"
+    shutil.copytree(ROOT / "qserial", core / "qserial", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, core / name)
+    copies = [core]
+    for project in (*PLUGINS, EXAMPLE):
+        copies.append(src / project.name)
+        shutil.copytree(project, copies[-1], ignore=skip)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT), *map(str, PLUGINS), str(EXAMPLE)],
+         "-w", str(out), *map(str, copies)],
         check=True, capture_output=True,
     )
     return {w.name.split("-")[0].replace("_", "-"): w for w in out.glob("*.whl")}
