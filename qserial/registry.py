@@ -184,6 +184,10 @@ class TypeEntry:
         ``decode(fields) -> obj``: receives the fields already decoded.
     aliases
         Older tags that are read as this type but never written.
+    plain_json
+        ``plain_json(obj) -> list | tuple`` for a type that ``RuntimeEncoder`` writes as a
+        plain list rather than a tagged value (pubs, coupling maps): the JSON format
+        writes that list, a documented loss. None for every other type.
     """
 
     cls: type
@@ -191,6 +195,7 @@ class TypeEntry:
     encode: Callable[[Any], Any]
     decode: Callable[[Any], Any]
     aliases: tuple[str, ...] = ()
+    plain_json: Callable[[Any], Any] | None = None
 
 
 class TypeRegistry:
@@ -222,13 +227,14 @@ class TypeRegistry:
         decode: Callable[[Any], Any],
         aliases: Iterable[str] = (),
         replace: bool = False,
+        plain_json: Callable[[Any], Any] | None = None,
     ) -> TypeEntry:
-        """Register ``cls`` under ``tag``; see :func:`register_type`."""
+        """Register ``cls`` under ``tag``; see :func:`register_type` and :class:`TypeEntry`."""
         if not isinstance(cls, type):
             raise TypeError(f"cls must be a class, not {type(cls).__name__}")
         if not isinstance(tag, str) or not tag:
             raise TypeError("tag must be a non-empty string")
-        entry = TypeEntry(cls, tag, encode, decode, tuple(aliases))
+        entry = TypeEntry(cls, tag, encode, decode, tuple(aliases), plain_json)
         with self._lock:
             for name in (tag, *entry.aliases):
                 old = self._by_tag.get(name)

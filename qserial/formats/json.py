@@ -426,10 +426,15 @@ def runtime_json_form(node: Node) -> Any:
     ``node`` has one of :data:`PLAIN_LIST_TAGS`; it is rebuilt as its object, whose
     list is what RuntimeEncoder would write.
     """
+    # Through the registry, which owns the type's plain form: the format never imports
+    # a types module (they import the API, which imports the formats).
     from ..codec import from_tree, to_tree
-    from ..types.qiskit_inputs import runtime_json_form as plain_form
+    from ..registry import REGISTRY
 
-    return to_tree(plain_form(from_tree(node)))
+    entry = REGISTRY.for_tag(node.tag)
+    if entry is None or entry.plain_json is None:
+        raise UnsupportedTypeError(f"no plain JSON form is registered for {node.tag!r}")
+    return to_tree(entry.plain_json(from_tree(node)))
 
 
 def _drop_int_keys_flag(value: Any) -> Any:

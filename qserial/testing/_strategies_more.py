@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.strategies import SearchStrategy
 
-from .strategies import _memo, _pauli_labels, _scalars, datetimes, metadata
+from ._values import _memo, _pauli_labels, _scalars, datetimes, metadata
 
 _NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,5}", fullmatch=True)
 _FINITE = st.floats(-1e6, 1e6, allow_nan=False)

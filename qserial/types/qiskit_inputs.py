@@ -412,14 +412,14 @@ def register(registry: TypeRegistry) -> None:
     reg(EstimatorPub, q + "EstimatorPub",
         encode=lambda p: {"circuit": p.circuit, "observables": p.observables,
                           "parameter_values": p.parameter_values, "precision": p.precision},
-        decode=_decode_estimator_pub)
+        decode=_decode_estimator_pub, plain_json=runtime_json_form)
     reg(SamplerPub, q + "SamplerPub",
         encode=lambda p: {"circuit": p.circuit, "parameter_values": p.parameter_values,
                           "shots": p.shots},
-        decode=_decode_sampler_pub)
+        decode=_decode_sampler_pub, plain_json=runtime_json_form)
     reg(CouplingMap, q + "CouplingMap", encode=_encode_coupling_map,
-        decode=_decode_coupling_map)
+        decode=_decode_coupling_map, plain_json=runtime_json_form)
     reg(ParameterView, q + "ParameterView", encode=lambda v: {"parameters": list(v.data)},
-        decode=_decode_parameter_view)
+        decode=_decode_parameter_view, plain_json=runtime_json_form)
     reg(Result, "Result", encode=lambda r: _plain_enums(r.to_dict()), decode=_decode_result)
 
