@@ -94,18 +94,24 @@ class _MetadataEncoder(json.JSONEncoder):
     # qserial's JSON, so numpy values and other stored types in metadata are kept (as
     # RuntimeEncoder, which QPY is given by qiskit-ibm-runtime, writes them).
     def encode(self, o: Any) -> str:
-        from ..api import dumps
+        # The codec and the JSON format directly, not qserial.api, which sits above the
+        # types (it opens files and records provenance): no import circle.
+        from ..codec import to_tree
+        from ..formats.json import JSONFormat
 
-        return dumps(o, format="json").decode("ascii")
+        buf = io.BytesIO()
+        JSONFormat().dump(to_tree(o), buf)
+        return buf.getvalue().decode("ascii")
 
 
 class _MetadataDecoder(json.JSONDecoder):
     # ... and read back with qserial's JSON reader: tagged values through the registry
     # only; an unknown tag is kept as an UnknownObject rather than failing the circuit.
     def decode(self, s: str, *args: Any) -> Any:
-        from ..api import loads
+        from ..codec import from_tree
+        from ..formats.json import JSONFormat
 
-        return loads(s, format="json", strict=False)
+        return from_tree(JSONFormat().load(io.BytesIO(s.encode("utf-8"))), strict=False)
 
 
 def _encode_circuit(circuit: QuantumCircuit) -> bytes:
