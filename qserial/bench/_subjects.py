@@ -135,29 +135,34 @@ def _write_all(fd: int, views: Sequence[memoryview]) -> None:
             view = view[os.write(fd, view):]
 
 
+def _write_file(path: str, views: Sequence[memoryview], *, durable: bool) -> None:
+    """``os.write`` of ``views`` to ``path``; durable: what an atomic write must do at least.
+
+    That is a temporary file, fsync, rename and fsync of the folder.
+    """
+    target = path + ".tmp" if durable else path
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, views)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    if durable:
+        os.replace(target, path)
+        fsync_folder(os.path.dirname(path))
+
+
 def _raw_ops(arrays: Sequence[np.ndarray], folder: str, stem: str) -> Ops:
     views = array_views(arrays)
     path = os.path.join(folder, f"{stem}.raw")
     durable_path = os.path.join(folder, f"{stem}.durable.raw")
 
     def write() -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, views)
-        finally:
-            os.close(fd)
+        _write_file(path, views, durable=False)
 
     def durable() -> None:
-        # What an atomic write must do at least: temporary file, fsync, rename, fsync folder.
-        tmp = durable_path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, views)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, durable_path)
-        fsync_folder(folder)
+        _write_file(durable_path, views, durable=True)
 
     return Ops(path, write, durable, read_op(RAW, path), durable_path)
 
@@ -181,22 +186,10 @@ def _zstd_ops(arrays: Sequence[np.ndarray], folder: str, stem: str) -> Ops:
         return [cctx.compress(v) for v in views]
 
     def write() -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, [memoryview(f) for f in frames()])
-        finally:
-            os.close(fd)
+        _write_file(path, [memoryview(f) for f in frames()], durable=False)
 
     def durable() -> None:
-        tmp = durable_path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, [memoryview(f) for f in frames()])
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, durable_path)
-        fsync_folder(folder)
+        _write_file(durable_path, [memoryview(f) for f in frames()], durable=True)
 
     def read() -> np.ndarray:
         packed = read_op(RAW, path)()
