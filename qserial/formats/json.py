@@ -317,14 +317,7 @@ class _Reader:
             tag = x.get("__type__")
             if tag is not None and type(tag) is str and "__value__" in x:
                 return self.raise_tagged(tag, x)
-            out = {}
-            for k, v in x.items():
-                try:
-                    out[k] = self.raise_(v)
-                except QSerialError as e:
-                    e.prepend_path(key_segment(k))
-                    raise
-            return out
+            return self.raise_members(x)
         if t is list:
             out = []
             for i, v in enumerate(x):
@@ -335,6 +328,17 @@ class _Reader:
                     raise
             return out
         return x
+
+    def raise_members(self, obj: dict) -> dict:
+        """A plain dict with each of its values read."""
+        out = {}
+        for k, v in obj.items():
+            try:
+                out[k] = self.raise_(v)
+            except QSerialError as e:
+                e.prepend_path(key_segment(k))
+                raise
+        return out
 
     def raise_tagged(self, tag: str, obj: dict) -> Any:
         value = obj["__value__"]
@@ -361,14 +365,7 @@ class _Reader:
             return Node(named, self.raise_(_drop_int_keys_flag(value)))
         if tag == _AS_IS and type(value) is dict:
             # A dict as it is: its own members are not a tag, its values are read as usual.
-            out = {}
-            for k, v in value.items():
-                try:
-                    out[k] = self.raise_(v)
-                except QSerialError as e:
-                    e.prepend_path(key_segment(k))
-                    raise
-            return out
+            return self.raise_members(value)
         if tag == "bytes":
             return _b64(value, "bytes")
         packs = _BASE64_TAGS.get(tag)
