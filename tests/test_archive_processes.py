@@ -110,3 +110,29 @@ def test_two_processes_syncing_one_archive(service_folder: str, tmp_path: Path) 
     print(f"\ntwo processes fetched {counts[0]} and {counts[1]} jobs: "
           + " | ".join(out.strip() for out, _ in outputs))
     _check_archive(root, service_folder)
+
+
+_OPEN_AT = """
+import sys, time
+from qserial import Archive
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+Archive(sys.argv[1]).close()
+"""
+
+
+def test_processes_opening_a_new_archive_at_once(tmp_path: Path) -> None:
+    """Switching a new index to WAL takes a lock SQLite does not wait for: opens retry."""
+    failures = []
+    for round_ in range(8):
+        root = tmp_path / f"archive{round_}"
+        start = str(time.time() + 1.0)  # every process is past its imports by then
+        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, str(root), start],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            if p.returncode:
+                failures.append(err.strip().splitlines()[-1])
+        assert (root / "index.sqlite").exists()
+    assert failures == []

@@ -91,7 +91,7 @@ class Index:
         self._lock = threading.RLock()
         with self._lock:
             self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
-            self._db.execute("PRAGMA journal_mode = WAL")
+            self._switch_to_wal()
             # In WAL mode NORMAL loses no committed row on a process crash, only possibly
             # the last ones on a power cut: the files are durable and reindex() finds them.
             self._db.execute("PRAGMA synchronous = NORMAL")
@@ -108,6 +108,20 @@ class Index:
                         if statement.strip():
                             self._db.execute(statement)
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _switch_to_wal(self) -> None:
+        # Switching a new database to WAL needs an exclusive lock that SQLite takes without
+        # waiting (busy_timeout does not apply), so processes opening a new archive at the
+        # same moment get "database is locked": retry until the first one has switched.
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     # -- transactions ------------------------------------------------------------------
 
