@@ -462,18 +462,8 @@ class _Reader:
         nbytes = math.prod(shape) * dtype.itemsize
         chunks = 1 if nbytes <= MAX_BIN else _chunks(nbytes)
         end = offset + nbytes + 5 * (chunks - 1)
-        # Arrays are laid out in document order without overlap; checking that keeps two
-        # arrays from sharing memory and bounds every declared size by the real data.
-        gap = offset - 5 - self.pos
-        if gap < 0 or end > self.data_size:
-            raise DecodeError(
-                f"array at data offset {offset}: {nbytes} bytes of {dtype} {tuple(shape)} do "
-                f"not fit the data region (bytes {self.pos}-{self.data_size} are left)")
+        start = self._slot(offset, end, f"{nbytes} bytes of {dtype} {tuple(shape)}")
         view = self.view
-        start = self.data_start + offset
-        if gap >= ALIGN or view[start - 5 - gap : start - 5] != _NILS[:gap]:
-            raise DecodeError(f"array at data offset {offset}: invalid padding before it "
-                              f"(file byte {start - 5 - gap})")
         left = nbytes
         for i in range(chunks):
             head = start + i * (MAX_BIN + 5) - 5
@@ -496,6 +486,23 @@ class _Reader:
         return arr.copy(order="K") if self.copy else arr
 
 
+    def _slot(self, offset: int, end: int, what: str) -> int:
+        """The file position of an array's data at ``offset``, after checking its place.
+
+        Arrays are laid out in document order without overlap; checking that keeps two
+        arrays from sharing memory and bounds every declared size by the real data.
+        """
+        gap = offset - 5 - self.pos
+        if gap < 0 or end > self.data_size:
+            raise DecodeError(
+                f"array at data offset {offset}: {what} do not fit the data region "
+                f"(bytes {self.pos}-{self.data_size} are left)")
+        start = self.data_start + offset
+        if gap >= ALIGN or self.view[start - 5 - gap : start - 5] != _NILS[:gap]:
+            raise DecodeError(f"array at data offset {offset}: invalid padding before it "
+                              f"(file byte {start - 5 - gap})")
+        return start
+
     def compressed(self, dtype: np.dtype, shape: list[int], offset: int, fortran: bool,
                    codec: Any, stored: Any) -> np.ndarray:
         """A zstd-compressed array: its frame checked, then inflated into new memory."""
@@ -504,17 +511,9 @@ class _Reader:
                               "(this reader knows 'zstd')")
         if type(stored) is not int or not 0 < stored <= MAX_BIN:
             raise DecodeError(f"array at data offset {offset}: invalid stored size {stored!r}")
-        gap = offset - 5 - self.pos
         end = offset + stored
-        if gap < 0 or end > self.data_size:
-            raise DecodeError(
-                f"array at data offset {offset}: {stored} compressed bytes do not fit the data "
-                f"region (bytes {self.pos}-{self.data_size} are left)")
+        start = self._slot(offset, end, f"{stored} compressed bytes")
         view = self.view
-        start = self.data_start + offset
-        if gap >= ALIGN or view[start - 5 - gap : start - 5] != _NILS[:gap]:
-            raise DecodeError(f"array at data offset {offset}: invalid padding before it "
-                              f"(file byte {start - 5 - gap})")
         if view[start - 5 : start] != _bin32(stored):
             raise DecodeError(f"array at data offset {offset}: no bin32 header of {stored} "
                               f"bytes at file byte {start - 5}")
