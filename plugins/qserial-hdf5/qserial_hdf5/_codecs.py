@@ -19,7 +19,7 @@ import numpy as np
 from qserial import DecodeError, WriteError
 from qserial.compression import estimate, sample
 
-__all__ = ["COMPRESSIONS", "COMPRESS_FROM", "check_options", "compress", "inflate"]
+__all__ = ["COMPRESSIONS", "COMPRESS_FROM", "compress", "inflate"]
 
 #: Values of the ``compression`` option.
 COMPRESSIONS = ("auto", "gzip", "zstd", "none")
@@ -32,17 +32,6 @@ _KEEP_BELOW = 0.95
 #: zlib level 1 is used over Huffman coding alone when on the sample it reaches this
 #: fraction of the order-0 entropy estimate or less (repeated shots, GHZ-like data).
 _LZ_GAIN = 0.8
-
-
-def check_options(compression: Any, level: Any) -> None:
-    """Raise ``ValueError`` naming the valid values unless both options are valid."""
-    if compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {', '.join(map(repr, COMPRESSIONS))}, "
-                         f"not {compression!r}")
-    low, high = (-7, 22) if compression == "zstd" else (0, 9)
-    if level is not None and (type(level) is not int or not low <= level <= high):
-        raise ValueError(f"level must be None or an int from {low} to {high} for "
-                         f"compression={compression!r}, not {level!r}")
 
 
 def compress(data: np.ndarray, compression: str, level: int | None) -> tuple[str, bytes] | None:

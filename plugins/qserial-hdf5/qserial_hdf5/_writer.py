@@ -296,7 +296,6 @@ def write(tree: Any, target: str | IO[bytes], header: dict, compression: str = "
     ``header`` is the format's :meth:`~qserial.Format.new_header`: its version, writer
     versions, options and manifest (if any) become the root attributes.
     """
-    _codecs.check_options(compression, level)
     manifest = header.get("manifest")
     manifest_text = None
     if manifest is not None:

@@ -11,13 +11,12 @@ bit-packed index into the values, which zstd shrinks further.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
 from qserial.compression import estimate
 
-__all__ = ["CODECS", "DICTIONARY", "choose", "check_options", "AUTO_LEVEL"]
+__all__ = ["CODECS", "DICTIONARY", "choose", "AUTO_LEVEL"]
 
 #: Values of the ``compression`` option: "auto", or a Parquet codec for every register.
 CODECS = ("auto", "none", "zstd", "lz4", "snappy", "gzip", "brotli")
@@ -30,18 +29,6 @@ SAMPLE_ROWS = 4096
 #: Dictionary encode when the sample repeats each distinct value this often on average
 #: (fewer repeats: the dictionary costs more time than it saves bytes).
 REPEATS = 16
-
-
-def check_options(compression: Any, level: Any, dictionary: Any) -> None:
-    """Raise ``ValueError`` naming the valid values unless the options are valid."""
-    if compression not in CODECS:
-        raise ValueError(f"compression must be one of {', '.join(map(repr, CODECS))}, "
-                         f"not {compression!r}")
-    if level is not None and (type(level) is not int or not -7 <= level <= 22):
-        raise ValueError(f"compression_level must be None or an int from -7 to 22, "
-                         f"not {level!r}")
-    if dictionary not in DICTIONARY or type(dictionary) not in (str, bool):
-        raise ValueError(f"dictionary must be 'auto', True or False, not {dictionary!r}")
 
 
 def _sample(arrays: list[np.ndarray]) -> list[np.ndarray]:

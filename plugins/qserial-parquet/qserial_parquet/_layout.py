@@ -162,7 +162,6 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
     ``header`` is the format's :meth:`~qserial.Format.new_header` (with the manifest,
     if any); the layout's entries and the digest's name are added to it.
     """
-    _encodings.check_options(compression, compression_level, dictionary)
     index = ["pub", "param"] + (["shot"] if shot_column else [])
     is_result = (type(tree) is Node and tree.tag == "PrimitiveResult"
                  and type(tree.value) is dict and type(tree.value.get("pub_results")) is list)
