@@ -23,10 +23,11 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from .errors import PubIndexError
-from .tree import Node
+from .errors import DecodeError, PubIndexError
+from .tree import TREE_LEAF_TYPES, Node
 
-__all__ = ["pub_indices", "restrict_spans", "SPAN_TAGS"]
+__all__ = ["pub_indices", "restrict_spans", "restrict_result_spans", "split_spans",
+           "join_spans", "SPAN_TAGS"]
 
 #: Tags of the span collections whose pub slices :func:`restrict_spans` selects.
 SPAN_TAGS = frozenset({"ExecutionSpans", "ExecutionSpanCollection"})
@@ -84,6 +85,49 @@ def _tree_node(x: Any) -> tuple[str, Any] | None:
     return (x.tag, x.value) if type(x) is Node else None
 
 
+_Node = Callable[[Any], "tuple[str, Any] | None"]
+_Make = Callable[[str, Any], Any]
+
+
+def _locate(metadata: Any, node: _Node, make: _Make
+            ) -> tuple[list, Callable[[Any], Any]] | None:
+    """The span list in ``metadata`` and a function giving ``metadata`` with another list.
+
+    None when the metadata holds no execution spans in the shape qiskit-ibm-runtime
+    writes (``metadata["execution"]["execution_spans"]``, a span collection).
+    """
+    if type(metadata) is not dict:
+        return None
+    execution = metadata.get("execution")
+    if type(execution) is not dict:
+        return None
+    collection = node(execution.get("execution_spans"))
+    if collection is None or collection[0] not in SPAN_TAGS or type(collection[1]) is not dict:
+        return None
+    tag, fields = collection
+    spans = fields.get("spans")
+
+    def rebuild(new: Any) -> Any:
+        return {**metadata, "execution": {**execution, "execution_spans": make(
+            tag, {**fields, "spans": new})}}
+
+    return spans, rebuild
+
+
+def _locate_in_result(root: Any, node: _Node, make: _Make
+                      ) -> tuple[list, Callable[[Any], Any]] | None:
+    """As :func:`_locate`, in the metadata of ``root``, a ``PrimitiveResult``."""
+    found = node(root)
+    if found is None or found[0] != "PrimitiveResult" or type(found[1]) is not dict:
+        return None
+    tag, value = found
+    located = _locate(value.get("metadata"), node, make)
+    if located is None:
+        return None
+    spans, rebuild_metadata = located
+    return spans, lambda new: make(tag, {**value, "metadata": rebuild_metadata(new)})
+
+
 def restrict_spans(
     metadata: Any,
     pubs: list[int],
@@ -126,17 +170,36 @@ def restrict_spans(
     >>> out["execution"]["execution_spans"].value["spans"][0].value["data_slices"].value
     [[0, "pub 4's slice"]]
     """
-    if type(metadata) is not dict:
+    located = _locate(metadata, node, make)
+    if located is None:
         return metadata
-    execution = metadata.get("execution")
-    if type(execution) is not dict:
-        return metadata
-    collection = node(execution.get("execution_spans"))
-    if collection is None or collection[0] not in SPAN_TAGS or type(collection[1]) is not dict:
-        return metadata
-    spans = collection[1].get("spans")
+    kept = _restricted(located[0], pubs, node, make)
+    return metadata if kept is None else located[1](kept)
+
+
+def restrict_result_spans(
+    root: Any,
+    pubs: list[int],
+    *,
+    node: Callable[[Any], tuple[str, Any] | None] = _tree_node,
+    make: Callable[[str, Any], Any] = Node,
+) -> Any:
+    """Return ``root``, a ``PrimitiveResult``, with the spans in its metadata restricted.
+
+    As :func:`restrict_spans` on ``root``'s metadata; anything but a
+    ``PrimitiveResult`` (as ``node`` reads it) is returned as it is.
+    """
+    located = _locate_in_result(root, node, make)
+    if located is None:
+        return root
+    kept = _restricted(located[0], pubs, node, make)
+    return root if kept is None else located[1](kept)
+
+
+def _restricted(spans: Any, pubs: list[int], node: _Node, make: _Make) -> list | None:
+    """``spans`` restricted to ``pubs`` and renumbered; None for an unknown shape."""
     if type(spans) is not list:
-        return metadata
+        return None
     positions: dict[int, list[int]] = {}
     for pos, i in enumerate(pubs):
         positions.setdefault(i, []).append(pos)
@@ -144,12 +207,12 @@ def restrict_spans(
     for span in spans:
         found = node(span)
         if found is None or type(found[1]) is not dict:
-            return metadata
+            return None
         tag, fields = found
         slices = fields.get("data_slices")
         chosen = _chosen(slices, positions, node)
         if chosen is None:
-            return metadata
+            return None
         if not chosen:
             continue  # a span that ran none of the selected pubs
         chosen.sort(key=lambda p: p[0])
@@ -158,10 +221,143 @@ def restrict_spans(
         else:
             new_slices = make("dict", [[pos, entry] for pos, entry in chosen])
         kept.append(make(tag, {**fields, "data_slices": new_slices}))
-    spans_value = {**collection[1], "spans": kept}
-    return {**metadata,
-            "execution": {**execution,
-                          "execution_spans": make(collection[0], spans_value)}}
+    return kept
+
+
+# ------------------------------------------------------------ spans stored apart
+#
+# A format that reads pubs one by one can store each execution span apart from the
+# result's metadata, with a table of the pubs each span ran, so that a partial read
+# parses only the spans of the pubs it reads.
+
+
+def split_spans(root: Any, placeholder: Any = None
+                ) -> tuple[Any, list[Any], list[list[int]]] | None:
+    """Take the execution spans out of a ``PrimitiveResult`` tree, to store them apart.
+
+    Parameters
+    ----------
+    root
+        The tree of a ``PrimitiveResult`` (see :mod:`qserial.tree`), its pub results
+        included or not.
+    placeholder
+        What stands in the stored tree where the list of spans was.
+
+    Returns
+    -------
+    tuple or None
+        ``(root, spans, table)``: the tree with ``placeholder`` for its spans, the
+        span trees, and for each span the sorted indices of the pubs it ran. None
+        when the metadata holds no spans, or spans this module cannot restrict, or
+        spans holding arrays: the format then stores the tree whole.
+
+    See Also
+    --------
+    join_spans : the reverse, on a format's undecoded form of the tree.
+    """
+    located = _locate_in_result(root, _tree_node, Node)
+    if located is None or type(located[0]) is not list:
+        return None
+    spans, rebuild = located
+    table = []
+    for span in spans:
+        keys = _span_pubs(span, _tree_node)
+        if keys is None or _holds_array(span):
+            return None
+        table.append(keys)
+    return rebuild(placeholder), list(spans), table
+
+
+def join_spans(
+    root: Any,
+    table: Any,
+    read_span: Callable[[int], Any],
+    pubs: list[int] | None = None,
+    *,
+    count: int,
+    node: Callable[[Any], tuple[str, Any] | None] = _tree_node,
+    make: Callable[[str, Any], Any] = Node,
+) -> Any:
+    """Put back the spans :func:`split_spans` took out; for a partial read, only theirs.
+
+    Parameters
+    ----------
+    root
+        The stored tree without its spans, in a format's undecoded form (``node``
+        and ``make`` read and build its tagged values, as for :func:`restrict_spans`).
+    table
+        The stored table of the pubs each span ran, as :func:`split_spans` gave it,
+        one row per stored span. Its shape is checked here, and each span read
+        against its row; the format's digests must cover the table, so that no
+        stored span is left out unnoticed.
+    read_span
+        ``read_span(j)`` returns span ``j`` in the undecoded form; it is called only
+        for the spans a partial read keeps.
+    pubs
+        The pubs of a partial read (non-negative, in the partial result's order), or
+        None for every span as stored.
+    count
+        The number of pubs in the file.
+
+    Returns
+    -------
+    object
+        ``root`` with its spans, restricted to ``pubs`` and renumbered if given.
+
+    Raises
+    ------
+    DecodeError
+        If the table is malformed, a span's pubs differ from its row of the table,
+        or ``root`` has no place for the spans.
+    """
+    located = _locate_in_result(root, node, make)
+    if located is None:
+        raise DecodeError("the result's metadata has no place for its stored execution spans")
+    if type(table) is not list or not all(
+            type(row) is list and all(type(i) is int and 0 <= i < count for i in row)
+            and row == sorted(set(row)) for row in table):
+        raise DecodeError("malformed table of the pubs each execution span ran")
+    if pubs is None:
+        chosen = range(len(table))
+    else:
+        wanted = set(pubs)
+        chosen = [j for j, row in enumerate(table) if not wanted.isdisjoint(row)]
+    spans = []
+    for j in chosen:
+        span = read_span(j)
+        if _span_pubs(span, node) != table[j]:
+            raise DecodeError(f"execution span {j} did not run the pubs its table row lists")
+        spans.append(span)
+    if pubs is not None:
+        spans = _restricted(spans, pubs, node, make)
+    return located[1](spans)
+
+
+def _span_pubs(span: Any, node: _Node) -> list[int] | None:
+    """The sorted pub indices of a span's ``data_slices`` (tagged ``dict`` form only)."""
+    found = node(span)
+    if found is None or type(found[1]) is not dict:
+        return None
+    pairs = node(found[1].get("data_slices"))
+    if pairs is None or pairs[0] != "dict" or type(pairs[1]) is not list:
+        return None
+    keys = []
+    for pair in pairs[1]:
+        if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not int:
+            return None
+        keys.append(pair[0])
+    unique = sorted(set(keys))
+    return unique if len(unique) == len(keys) else None
+
+
+def _holds_array(x: Any) -> bool:
+    if type(x) is Node:
+        return _holds_array(x.value)
+    if type(x) is list:
+        return any(_holds_array(v) for v in x)
+    if type(x) is dict:
+        return any(_holds_array(v) for v in x.values())
+    return type(x) not in TREE_LEAF_TYPES
 
 
 def _chosen(slices: Any, positions: dict[int, list[int]],

@@ -13,7 +13,7 @@ import pytest
 
 import qserial
 from qserial.api import select_pubs
-from qserial.partial import restrict_spans
+from qserial.partial import join_spans, restrict_spans, split_spans
 from qserial.testing import assert_equal
 from tests._results import local_mode_result, spans_result
 
@@ -66,6 +66,59 @@ def test_metadata_without_spans_is_kept_as_stored() -> None:
     assert restrict_spans(odd, [0]) is odd
     assert restrict_spans({"version": 2}, [0]) == {"version": 2}
     assert restrict_spans(None, [0]) is None
+
+
+def _span_slices(root: Any) -> list[dict]:
+    return _slices(qserial.from_tree(root))
+
+
+@pytest.mark.parametrize("pubs", [None, [1], [2, 0], [-1 % 3, 1, 1], []])
+def test_spans_stored_apart_join_as_a_partial_read_restricts_them(pubs: Any) -> None:
+    full = qserial.to_tree(spans_result())
+    root, spans, table = split_spans(full, placeholder="apart")
+    assert table == [[0], [1], [1], [2], [0, 2]]
+    stored = root.value["metadata"]["execution"]["execution_spans"].value["spans"]
+    assert stored == "apart"
+    read = []
+
+    def read_span(j: int) -> Any:
+        read.append(j)
+        return spans[j]
+
+    got = join_spans(root, table, read_span, pubs, count=3)
+    expected = full if pubs is None else select_pubs(full, pubs)
+    assert _span_slices(got) == _span_slices(expected)
+    # Only the spans of the selected pubs are read.
+    wanted = set(range(3) if pubs is None else pubs)
+    assert read == [j for j, row in enumerate(table) if wanted & set(row)]
+
+
+def test_spans_stored_apart_are_checked_against_their_table() -> None:
+    root, spans, table = split_spans(qserial.to_tree(spans_result()))
+    with pytest.raises(qserial.DecodeError, match="did not run the pubs"):
+        join_spans(root, [[1], *table[1:]], spans.__getitem__, count=3)
+    for bad in ("x", [[0], [1], [1], [3], [0, 2]], [[0], [1], [1], [2], [2, 0]],
+                [[0], [1], [1], [2], [True, 2]]):
+        with pytest.raises(qserial.DecodeError, match="malformed table"):
+            join_spans(root, bad, spans.__getitem__, count=3)
+    with pytest.raises(qserial.DecodeError, match="no place"):
+        join_spans(qserial.Node("PrimitiveResult", {"metadata": {}}), table,
+                   spans.__getitem__, count=3)
+
+
+def test_spans_are_split_only_in_shapes_a_partial_read_restricts() -> None:
+    import numpy as np
+
+    full = qserial.to_tree(spans_result())
+    spans = full.value["metadata"]["execution"]["execution_spans"].value["spans"]
+    assert split_spans(qserial.to_tree(qserial.from_tree(full).metadata)) is None
+    assert split_spans(select_pubs(full, [])) is not None
+    odd = qserial.Node("PrimitiveResult", {"metadata": {"execution": {
+        "execution_spans": qserial.Node("ExecutionSpans", {"spans": [*spans, "odd"]})}}})
+    assert split_spans(odd) is None
+    with_array = qserial.Node("ExecutionSpan", {**spans[0].value, "extra": np.zeros(2)})
+    odd.value["metadata"]["execution"]["execution_spans"].value["spans"] = [with_array]
+    assert split_spans(odd) is None
 
 
 def _pipe_writer(data: bytes) -> tuple[int, threading.Thread]:
