@@ -91,8 +91,7 @@ class HDF5Format(Format):
         from ._reader import read
 
         opts = self.read_options(options)
-        stream, size, end = _checked_stream(stream)
-        return read(stream, size, end, verify=opts["verify"], pubs=pubs,
+        return read(*_checked_stream(stream), verify=opts["verify"], pubs=pubs,
                     max_expansion=opts["limits"].max_expansion)
 
     def load_path(self, path: str, *, pubs: list[int] | None = None,
@@ -102,7 +101,7 @@ class HDF5Format(Format):
 
         opts = self.read_options(options)
         path = os.fspath(path)
-        return read(path, *_checked_path(path), verify=opts["verify"], pubs=pubs,
+        return read(path, _checked_path(path), verify=opts["verify"], pubs=pubs,
                     max_expansion=opts["limits"].max_expansion)
 
     def open_lazy(self, path: str, **options: Any) -> Any:
@@ -111,7 +110,7 @@ class HDF5Format(Format):
 
         verify = self.read_options(options)["verify"]
         path = os.fspath(path)
-        return HDF5PubReader(path, *_checked_path(path), verify=verify)
+        return HDF5PubReader(path, _checked_path(path), verify=verify)
 
     def read_header(self, stream: IO[bytes]) -> dict[str, Any]:
         """The file's format, layout version, writer versions and manifest (if any).
@@ -134,13 +133,13 @@ class HDF5Format(Format):
         from ._reader import read_header
 
         path = os.fspath(path)
-        return read_header(path, *_checked_path(path))
+        return read_header(path, _checked_path(path))
 
 
-def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int, int | None]:
-    """A seekable stream at the file's start, the file's size and HDF5's end of file."""
-    from ._layout import check_superblock
-    from ._pio import file_size_of
+def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], Any]:
+    """A seekable stream at the file's start, and its :class:`._layout.Probe`."""
+    from ._layout import HEAD_BYTES, Probe, check_superblock
+    from ._pio import file_size_of, read_bytes
 
     seekable = False
     try:
@@ -150,16 +149,21 @@ def _checked_stream(stream: IO[bytes]) -> tuple[IO[bytes], int, int | None]:
     if not seekable:
         stream = io.BytesIO(stream.read())
     size = file_size_of(stream)
-    head = stream.read(48)
+    head = read_bytes(stream, 0, min(size, HEAD_BYTES))
     stream.seek(0)
-    return stream, size, check_superblock(head, size)
+    return stream, Probe(size, check_superblock(head, size), head)
 
 
-def _checked_path(path: str) -> tuple[int, int | None]:
-    """The file's size and HDF5's end of file."""
-    from ._layout import check_superblock
+def _checked_path(path: str) -> Any:
+    """The file opened once: its :class:`._layout.Probe`, with the descriptor."""
+    from ._layout import HEAD_BYTES, Probe, check_superblock
+    from ._pio import read_bytes
 
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        head = f.read(48)
-    return size, check_superblock(head, size)
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        size = os.fstat(fd).st_size
+        head = read_bytes(fd, 0, min(size, HEAD_BYTES))
+        return Probe(size, check_superblock(head, size), head, fd)
+    except BaseException:
+        os.close(fd)
+        raise

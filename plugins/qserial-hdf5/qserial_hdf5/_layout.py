@@ -8,6 +8,7 @@ docs/formats/hdf5.md for the layout.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import numpy as np
 import xxhash
@@ -73,8 +74,28 @@ def check_superblock(head: bytes, size: int) -> int | None:
     return None
 
 
+#: Bytes read with the superblock: the start of HDF5's metadata block, which the layout
+#: digest then hashes without reading it again.
+HEAD_BYTES = 4096
+
+
+class Probe(NamedTuple):
+    """A file about to be read: its size, HDF5's end of file and its first bytes.
+
+    ``fd``, when set, is a descriptor of the file that the reader takes over (and
+    closes), so that a path is opened once.
+    """
+
+    file_size: int
+    end: int | None
+    head: bytes
+    fd: int | None = None
+
+
 def check_version(version: bytes) -> None:
     """Refuse a newer major layout version (the core's rule) or an invalid one."""
+    if version in _ACCEPTED:
+        return
     from . import HDF5Format
 
     try:
@@ -82,6 +103,11 @@ def check_version(version: bytes) -> None:
     except UnicodeDecodeError:
         raise DecodeError(f"invalid format version {version!r:.40}", "$") from None
     _check_version(text, HDF5Format, "$", "the root attributes")
+    if len(_ACCEPTED) < 16:
+        _ACCEPTED.add(version)
+
+
+_ACCEPTED: set[bytes] = set()  # versions found readable (the answer depends on nothing else)
 
 
 def integrity_error(where: str, path: str | None = None) -> IntegrityError:

@@ -7,6 +7,7 @@ from typing import Any
 from qserial import DecodeError
 from qserial.lazy import PubReader
 
+from ._layout import Probe
 from ._reader import Opened, allocate, pub_structure, read_pub, read_root, structure
 
 __all__ = ["HDF5PubReader"]
@@ -20,9 +21,8 @@ class HDF5PubReader(PubReader):
     digest.
     """
 
-    def __init__(self, path: str, file_size: int, end: int | None, *,
-                 verify: bool = True) -> None:
-        self._opened = Opened(path, file_size, end, verify)
+    def __init__(self, path: str, probe: Probe, *, verify: bool = True) -> None:
+        self._opened = Opened(path, probe, verify)
         self._verify = verify
         try:
             with self._opened.errors():

@@ -47,8 +47,23 @@ def read_into(src: int | IO[bytes], offset: int, view: memoryview) -> int:
 
 
 def read_bytes(src: int | IO[bytes], offset: int, n: int) -> bytes:
+    """``n`` bytes from ``offset`` (fewer at the file's end), copied once."""
+    if isinstance(src, int):
+        data = os.pread(src, n, offset)
+        if len(data) == n or not data:
+            return data
+        parts = [data]
+        got = len(data)
+        while got < n:  # a short read before the end: not on regular files, but allowed
+            more = os.pread(src, n - got, offset + got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
     buf = bytearray(n)
-    return bytes(buf[:read_into(src, offset, memoryview(buf))])
+    got = read_into(src, offset, memoryview(buf))
+    return bytes(buf) if got == n else bytes(buf[:got])
 
 
 def file_size_of(stream: IO[bytes]) -> int:

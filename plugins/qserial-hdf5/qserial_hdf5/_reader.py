@@ -44,6 +44,7 @@ from ._layout import (
     PUBS_GROUP,
     U8,
     U64,
+    Probe,
     check_version,
     integrity_error,
     pub_hasher,
@@ -68,16 +69,17 @@ def _fail(exc: BaseException, where: str) -> QSerialError:
     return DecodeError(f"{where}: {text}")
 
 
-def read(source: str | IO[bytes], file_size: int, end: int | None, verify: bool = True,
+def read(source: str | IO[bytes], probe: Probe, verify: bool = True,
          pubs: list[int] | None = None, header_only: bool = False,
          max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> Any:
     """Read a tree; with ``pubs`` only those pubs of a PrimitiveResult.
 
-    ``end`` is HDF5's end of file (:func:`check_superblock`). With a valid index after
-    it and HDF5's bytes as written, HDF5 is not opened at all. ``header_only`` returns
+    ``probe`` holds the file's size, HDF5's end of file (:func:`check_superblock`), its
+    first bytes and maybe a descriptor to read through. With a valid index after HDF5's
+    end and HDF5's bytes as written, HDF5 is not opened at all. ``header_only`` returns
     the checked root attributes instead of the tree.
     """
-    opened = Opened(source, file_size, end, verify, max_expansion)
+    opened = Opened(source, probe, verify, max_expansion)
     try:
         with opened.errors():
             if header_only:
@@ -90,28 +92,31 @@ def read(source: str | IO[bytes], file_size: int, end: int | None, verify: bool 
 class Opened:
     """A file opened for reading: its checked root attributes, the handles to read it.
 
-    The data is read through ``src`` (a descriptor of ``source``, or the stream);
-    HDF5 opens the file only when it has no valid index.
+    The data is read through ``src`` (the probe's descriptor, a new descriptor of
+    ``source``, or the stream); HDF5 opens the file only when it has no valid index.
     """
 
-    def __init__(self, source: str | IO[bytes], file_size: int, end: int | None,
-                 verify: bool, max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> None:
+    def __init__(self, source: str | IO[bytes], probe: Probe, verify: bool,
+                 max_expansion: float | None = DEFAULT_MAX_EXPANSION) -> None:
         self.max_expansion = max_expansion
-        self.fd: int | None = None
+        self.fd: int | None = probe.fd
         self.fid: Any = None
-        self.file_size = file_size
+        self.file_size = file_size = probe.file_size
+        end = probe.end
         # A valid index whose digest of HDF5's bytes no longer matches: those bytes were
         # changed by something other than HDF5 (whose writes drop the index).
         self.altered = False
         try:
             with self.errors():
                 self.src: int | IO[bytes] = source
-                if isinstance(source, str):
+                if self.fd is not None:
+                    self.src = self.fd
+                elif isinstance(source, str):
                     self.fd = self.src = os.open(source, os.O_RDONLY | getattr(os, "O_BINARY", 0))
                 src = self.src
                 index = None if end is None or end == file_size else Index(src, file_size, end)
-                self.altered = (index is not None
-                                and layout_digest(src, end, index.regions) != index.layout)
+                self.altered = (index is not None and layout_digest(
+                    src, end, index.regions, probe.head) != index.layout)
                 if index is not None and not self.altered:
                     self.meta = _Meta(index.version, index.writer, index.manifest,
                                       index.digests, index.tree, verify)
@@ -161,13 +166,13 @@ def _altered(exc: QSerialError) -> IntegrityError:
                           f"file was altered or damaged ({exc.message})", exc.path)
 
 
-def read_header(source: str | IO[bytes], file_size: int, end: int | None) -> dict[str, Any]:
+def read_header(source: str | IO[bytes], probe: Probe) -> dict[str, Any]:
     """The format name, its version, the writing versions and the manifest, if any.
 
     Reads only the root attributes (or their copy in the index), checked against
     their digests.
     """
-    meta = read(source, file_size, end, header_only=True)
+    meta = read(source, probe, header_only=True)
     # Every file carries xxh3-64 digests (root, each pub), checked on load.
     writer = _json_attr(meta.writer, "qserial_writer")
     options = writer.pop("options", None) if isinstance(writer, dict) else None
@@ -269,26 +274,38 @@ def _take_pub_lengths(skel: Any) -> list | None:
         slot = skel["v"].get("pub_results")
         if type(slot) is dict and slot.get("$t") == "$pubs" and len(slot) == 2:
             lengths = slot["v"]
-            if type(lengths) is not list or not all(type(n) is int and n > 0
-                                                    for n in lengths):
+            if type(lengths) is not list or not _positive_ints(lengths):
                 raise DecodeError("invalid list of pub text lengths", "$")
             slot["v"] = None
             return lengths
     return None
 
 
-def _pub_starts(root_end: int, lengths: list[int]) -> list[int]:
-    """Where each pub's text starts in qserial_tree: after the root's and one comma each."""
-    return list(itertools.accumulate((n + 1 for n in lengths[:-1]), initial=root_end + 1))
+def _positive_ints(values: list) -> bool:
+    """Whether all are integers above 0 (booleans count as 0 and 1): C loops only."""
+    try:
+        total = sum(values)
+    except TypeError:
+        return False
+    return type(total) is int and (not values or min(values) > 0)
 
 
-def _pub_span(text: bytes, starts: list[int], lengths: list[int], i: int) -> tuple[int, int]:
+def _pub_starts(first: int, lengths: list[int]) -> list[int]:
+    """Where each pub's text starts in qserial_tree: the first's, then one comma each."""
+    return list(itertools.accumulate(map((1).__add__, lengths[:-1]), initial=first))
+
+
+def _pub_span(meta: _Meta, i: int, start: int | None) -> tuple[int, int]:
     """Pub ``i``'s slice of qserial_tree, the JSON array ``[root,pub0,pub1,...]``.
 
-    Only the separators around the slice are checked: the slice's bytes are covered by
-    the pub's digest, so a partial read depends on the selected pubs' text alone.
+    ``start`` is where it begins, when known. Only the separators around the slice are
+    checked: the slice's bytes are covered by the pub's digest, so a partial read
+    depends on the selected pubs' text alone.
     """
-    start = starts[i]
+    text = meta.tree
+    lengths = meta.lengths
+    if start is None:
+        start = meta.first + i + sum(lengths[:i])
     end = start + lengths[i]
     last = len(text) - 1
     if (end > last or text[start - 1] != 44  # b","
@@ -464,7 +481,7 @@ def structure(meta: _Meta) -> None:
     """Take the pubs' text lengths out of the root skeleton (once) and check them.
 
     Sets ``meta.count`` (None when the root is no PrimitiveResult), ``meta.lengths``
-    and ``meta.starts``.
+    and ``meta.first``, where pub 0's text starts.
     """
     if hasattr(meta, "count"):
         return
@@ -472,19 +489,24 @@ def structure(meta: _Meta) -> None:
     count = None if lengths is None else len(lengths)
     if len(meta.digests) != (count or 0) + 2:
         raise DecodeError("the number of pubs does not match the stored digests", "$")
-    if not count and meta.end != len(meta.tree) - 1:
-        raise DecodeError("attribute qserial_tree holds more than the structure describes",
+    meta.first = meta.end + 1
+    # "[root,pub0,...,pubN-1]": the lengths account for every byte of the text.
+    if len(meta.tree) != meta.first + (sum(lengths) + count if count else 0):
+        raise DecodeError("attribute qserial_tree holds other than the structure describes",
                           "$")
     meta.lengths = lengths
-    meta.starts = _pub_starts(meta.end, lengths) if count else []
     meta.count = count
 
 
-def pub_structure(meta: _Meta, i: int) -> tuple[int, str, bytes, Any]:
-    """Pub ``i``'s index, HDF5 path, text and skeleton (see :func:`structure`)."""
+def pub_structure(meta: _Meta, i: int, start: int | None = None
+                  ) -> tuple[int, str, bytes, Any]:
+    """Pub ``i``'s index, HDF5 path, text and skeleton (see :func:`structure`).
+
+    ``start``, where its text begins, is found from the lengths when not given.
+    """
     where = f"/{PUBS_GROUP}/{i}"
     try:
-        start, end = _pub_span(meta.tree, meta.starts, meta.lengths, i)
+        start, end = _pub_span(meta, i, start)
         skel = _skeleton.loads_span(meta.tree_text, start, end, f"the structure of {where}")
     except QSerialError as e:
         _pub_path(e, i)
@@ -535,7 +557,11 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
         indices = list(range(count))
     else:
         indices = partial.pub_indices(pubs, count)
-    selected = [pub_structure(meta, i) for i in indices]
+    if pubs is None and count:
+        starts = _pub_starts(meta.first, meta.lengths)
+        selected = [pub_structure(meta, i, starts[i]) for i in indices]
+    else:
+        selected = [pub_structure(meta, i) for i in indices]
     allocate(r, meta, selected)
     root = meta.skel
     if pubs is not None:

@@ -107,6 +107,9 @@ def test_trailing_and_missing_bytes(path: Any) -> None:
         qserial.loads(data[:-1])
     with pytest.raises(TruncatedError):
         qserial.loads(data[:30], format="hdf5")
+    # A long tail is refused from its first bytes, before it is read.
+    with pytest.raises(DecodeError, match="unexpected bytes after"):
+        qserial.loads(data + bytes(5 << 20))
 
 
 def test_damaged_index(path: Any) -> None:

@@ -351,6 +351,28 @@ def test_loads_without_opening_hdf5(tmp_path: Any, monkeypatch: Any) -> None:
     assert len(opened) == 2
 
 
+def test_hdf5_metadata_lies_in_at_most_two_pieces(tmp_path: Any) -> None:
+    """HDF5's own bytes, which every load hashes, are one block at the front and the
+    root attributes at the end: not a piece between every few datasets."""
+    path = tmp_path / "s.h5"
+    result = sweep(pubs=60, params=2, shots=512)
+    qserial.dump(result, path)
+    data = path.read_bytes()
+    end = hdf5_layout.check_superblock(data[:48], len(data))
+    with h5py.File(path, "r") as f:
+        ranges = sorted((f[f"pub_results/{i}/meas"].id.get_offset(),
+                         f[f"pub_results/{i}/meas"].id.get_storage_size()) for i in range(60))
+    pieces, pos = [], 0
+    for offset, n in ranges:
+        if offset > pos:
+            pieces.append((pos, offset - pos))
+        pos = offset + n
+    if end > pos:
+        pieces.append((pos, end - pos))
+    assert len(pieces) <= 2 and pieces[0][0] == 0
+    assert sum(n for _, n in pieces) < 120 * 1024  # no more than HDF5's own metadata
+
+
 def test_changed_hdf5_bytes_are_read_through_hdf5(tmp_path: Any, monkeypatch: Any) -> None:
     """A change to HDF5's own bytes that kept the index sends the read through HDF5."""
     path = tmp_path / "f.h5"
