@@ -7,8 +7,7 @@ import io
 import json
 import math
 import os
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
@@ -26,32 +25,18 @@ from qserial import (
     QSerialError,
     partial,
 )
-from qserial.formats import check_version
 from qserial.limits import DEFAULT_LIMITS
 
 from . import _encodings, _treejson
-from ._format import ParquetFormat
+from ._seal import K_HEADER, K_SEAL, SEAL_ZERO, TAIL, check_version, checked_footer, seal, seal_path
 from ._treejson import ColumnRef
 
-__all__ = ["write", "read"]
+__all__ = ["write", "read", "read_header", "seal_path"]
 
-# Key-value metadata keys (all JSON text).
-K_HEADER = b"qserial"
+# Key-value metadata keys.
 K_TREE = b"qserial.tree"
 K_DIGEST = b"qserial.digest"
 K_PUB = "qserial.pub.{}"
-# The footer seal: a fixed-width value, written as zeros and patched in place once pyarrow
-# has written the file (nothing moves). It holds the file's size and a digest of the
-# footer, so a damaged footer is refused before pyarrow parses it (a damaged footer can
-# abort the process inside pyarrow) and a file with bytes after its end is refused.
-K_SEAL = b"qserial.seal"
-_SEAL_ZERO = b"size=" + b"0" * 16 + b";xxh3_128=" + b"0" * 32
-_SEAL_VALUE = re.compile(rb"size=([0-9a-f]{16});xxh3_128=([0-9a-f]{32})")
-# The entry as the footer's Thrift compact protocol spells it: the key's length and
-# bytes, the value's field header (field 2, binary) and length, the value's prefix.
-_SEAL_MARK = b"\x0c" + K_SEAL + b"\x18" + bytes([len(_SEAL_ZERO)]) + b"size="
-_TAIL = 8  # footer length (4 bytes, little-endian) and b"PAR1"
-
 ROW_GROUP_ROWS = 1 << 20
 INDEX_CODEC = "lz4"  # index columns are runs of one value: lz4 shrinks them nearly for free
 _UINT_WIDTHS = (1, 2, 4, 8)
@@ -211,7 +196,7 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
     h = _hasher()
     _update(h, header_json)
     _update(h, rest_json)
-    meta = {K_SEAL: _SEAL_ZERO, K_HEADER: header_json, K_TREE: rest_json}
+    meta = {K_SEAL: SEAL_ZERO, K_HEADER: header_json, K_TREE: rest_json}
     digests = {"tree": h.hexdigest(), "pubs": []}
 
     codecs = {name: INDEX_CODEC for name in index}
@@ -275,51 +260,11 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
     else:
         data = memoryview(sink.getvalue())
         size = len(data)
-        start = size - _TAIL - int.from_bytes(data[-_TAIL:-4], "little")
-        at, value = _seal(bytes(data[start:-_TAIL]), size)
+        start = size - TAIL - int.from_bytes(data[-TAIL:-4], "little")
+        at, value = seal(bytes(data[start:-TAIL]), size)
         where.write(data[:start + at])
         where.write(value)
         where.write(data[start + at + len(value):])
-
-
-def seal_path(path: str) -> None:
-    """Fill in the seal of the Parquet file at ``path`` for its current bytes, in place."""
-    with open(path, "r+b") as f:
-        size = f.seek(0, os.SEEK_END)
-        f.seek(size - _TAIL)
-        start = size - _TAIL - int.from_bytes(f.read(4), "little")
-        f.seek(start)
-        at, value = _seal(f.read(size - _TAIL - start), size)
-        f.seek(start + at)
-        f.write(value)
-
-
-def _seal(footer: bytes, size: int) -> tuple[int, bytes]:
-    """Return where the seal's value sits in ``footer`` and its value for ``size`` bytes.
-
-    The digest is the xxh3-128 of the footer holding this value with its digest hex
-    as zeros; the footer's own value may hold anything there.
-    """
-    at = _find_seal(footer)
-    view = memoryview(footer)
-    h = _hasher()
-    h.update(view[:at])
-    head = b"size=%016x;xxh3_128=" % size
-    h.update(head + b"0" * 32)
-    h.update(view[at + len(_SEAL_ZERO):])
-    return at, head + h.hexdigest().encode("ascii")
-
-
-def _find_seal(footer: bytes) -> int:
-    """Return the offset of the seal's value in ``footer``; there must be exactly one."""
-    at = footer.find(_SEAL_MARK)
-    if at < 0:
-        raise DecodeError("a Parquet file, but not one qserial wrote, or its footer is "
-                          "damaged: no 'qserial.seal' metadata entry", "$")
-    if footer.find(_SEAL_MARK, at + 1) >= 0:
-        raise IntegrityError("the Parquet footer holds more than one 'qserial.seal' entry: "
-                             "the file was altered or damaged", "$")
-    return at + len(_SEAL_MARK) - len(b"size=")
 
 
 def _split_pub(pub: Any, regs: list[tuple[str, dict]], kinds: dict[str, tuple[str, int]]
@@ -352,82 +297,6 @@ def _json(meta: dict, key: bytes, what: str) -> Any:
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise DecodeError(f"the {key.decode()!r} metadata is not valid JSON: {exc}", "$") from None
 
-
-def _check_version(header: Any) -> None:
-    if not isinstance(header, dict) or header.get("format") != "parquet":
-        raise DecodeError("the 'qserial' metadata does not describe a qserial Parquet file", "$")
-    check_version(header.get("version"), ParquetFormat, "$", "the 'qserial' metadata")
-
-
-def _checked_footer(size: int, read_at: Callable[[int, int], bytes]) -> bytes:
-    """Return the footer of a file of ``size`` bytes once its seal vouches for it.
-
-    ``read_at(offset, n)`` returns ``n`` bytes of the file from ``offset``. Only the
-    footer is read; nothing is parsed before the size and the digest agree.
-    """
-    if size < 12:
-        raise qserial.TruncatedError(f"a {size}-byte file is too short to be Parquet", "$")
-    tail = bytes(read_at(size - _TAIL, _TAIL))
-    if tail[4:] != b"PAR1":
-        raise qserial.TruncatedError("the Parquet file ends early or its end is damaged: "
-                                     "it does not end with PAR1", "$")
-    length = int.from_bytes(tail[:4], "little")
-    if length > size - 12:
-        raise DecodeError(f"the Parquet footer length {length} does not fit the {size}-byte "
-                          "file", "$")
-    footer = bytes(read_at(size - _TAIL - length, length))
-    try:
-        _check_seal(footer, size)
-    except QSerialError:
-        # A file of a newer major version is named as such, not as damaged: its seal
-        # may work otherwise.
-        try:
-            _check_version(_raw_header(footer))
-        except qserial.UnsupportedVersionError:
-            raise
-        except QSerialError:
-            pass
-        raise
-    return footer
-
-
-def _raw_header(footer: bytes) -> Any:
-    """The ``qserial`` header found in the unparsed footer bytes, or None; never raises."""
-    # Thrift compact: field 1 (binary) of length 7, the key, field 2 (binary), its length.
-    key = b"\x18\x07" + K_HEADER + b"\x18"
-    at = footer.find(key)
-    if at < 0:
-        return None
-    at += len(key)
-    length = shift = 0
-    while at < len(footer) and shift < 35:  # the value's length, a ULEB128 varint
-        length |= (footer[at] & 0x7F) << shift
-        shift += 7
-        at += 1
-        if not footer[at - 1] & 0x80:
-            try:
-                return json.loads(footer[at:at + length])
-            except (ValueError, RecursionError):
-                return None
-    return None
-
-
-def _check_seal(footer: bytes, size: int) -> None:
-    at = _find_seal(footer)
-    value = footer[at:at + len(_SEAL_ZERO)]
-    match = _SEAL_VALUE.fullmatch(value)
-    if match is None:
-        raise IntegrityError("the 'qserial.seal' metadata entry is damaged", "$")
-    sealed = int(match[1], 16)
-    if sealed < size:
-        raise IntegrityError(f"the file has {size} bytes but was written with {sealed}: "
-                             "bytes were added after its end (two files concatenated?)", "$")
-    if sealed > size:
-        raise qserial.TruncatedError(f"the file has {size} bytes but was written with "
-                                     f"{sealed}: it was cut short", "$")
-    if _seal(footer, size)[1] != value:
-        raise IntegrityError("the digest of the Parquet footer does not match its seal: the "
-                             "file was altered or damaged", "$")
 
 
 def _native(source: str | bytes) -> pa.NativeFile:
@@ -465,7 +334,7 @@ def open_reader(src: pa.NativeFile, verify: bool, limits: Limits = DEFAULT_LIMIT
     ``limits`` allow: ``max_bytes``, and the expansion limit of the file's size.
     """
     size = src.size()
-    _checked_footer(size, lambda offset, n: src.read_at(n, offset))
+    checked_footer(size, lambda offset, n: src.read_at(n, offset))
     try:
         pf = pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
         meta = pf.metadata.metadata or {}
@@ -493,7 +362,7 @@ def read_header(source: str | bytes | IO[bytes]) -> dict:
     try:
         if isinstance(source, (str, bytes)):
             with _native(source) as src:
-                footer = _checked_footer(src.size(), lambda offset, n: src.read_at(n, offset))
+                footer = checked_footer(src.size(), lambda offset, n: src.read_at(n, offset))
         else:
             start = source.tell()
             size = source.seek(0, io.SEEK_END) - start
@@ -502,7 +371,7 @@ def read_header(source: str | bytes | IO[bytes]) -> dict:
                 source.seek(start + offset)
                 return source.read(n)
 
-            footer = _checked_footer(size, read_at)
+            footer = checked_footer(size, read_at)
         # The checked footer alone is a Parquet file without data, as far as its metadata go.
         tail = len(footer).to_bytes(4, "little") + b"PAR1"
         meta = pq.read_metadata(pa.BufferReader(b"PAR1" + footer + tail)).metadata or {}
@@ -513,7 +382,7 @@ def read_header(source: str | bytes | IO[bytes]) -> dict:
     header = _json(meta, K_HEADER, "the header")
     if not isinstance(header, dict):
         raise DecodeError("the 'qserial' metadata is not an object", "$")
-    _check_version(header)
+    check_version(header)
     return header
 
 
@@ -541,7 +410,7 @@ class _Reader:
                               "metadata entry", "$")
         header_json, rest_json = meta[K_HEADER], meta.get(K_TREE, b"")
         header = _json(meta, K_HEADER, "the header")
-        _check_version(header)
+        check_version(header)
         digests = _json(meta, K_DIGEST, "the digests") if self.verify else None
         if self.verify:
             h = _hasher()

@@ -1,0 +1,155 @@
+"""The footer seal of a qserial Parquet file: its size and a digest of its footer.
+
+The seal is a fixed-width key-value entry, written as zeros and patched in place once
+pyarrow has written the file (nothing moves). A reader checks it before any Parquet
+library parses the footer: a damaged footer can abort the process inside pyarrow, and
+a file with bytes after its end is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+import xxhash
+
+import qserial
+from qserial import DecodeError, IntegrityError, QSerialError
+from qserial.formats import check_version as _check_format_version
+
+from ._format import ParquetFormat
+
+__all__ = ["SEAL_ZERO", "seal_path", "seal", "checked_footer", "check_version", "K_HEADER", "TAIL"]
+
+K_HEADER = b"qserial"
+K_SEAL = b"qserial.seal"
+SEAL_ZERO = b"size=" + b"0" * 16 + b";xxh3_128=" + b"0" * 32
+_SEAL_VALUE = re.compile(rb"size=([0-9a-f]{16});xxh3_128=([0-9a-f]{32})")
+# The entry as the footer's Thrift compact protocol spells it: the key's length and
+# bytes, the value's field header (field 2, binary) and length, the value's prefix.
+_SEAL_MARK = b"\x0c" + K_SEAL + b"\x18" + bytes([len(SEAL_ZERO)]) + b"size="
+TAIL = 8  # footer length (4 bytes, little-endian) and b"PAR1"
+
+
+def seal_path(path: str) -> None:
+    """Fill in the seal of the Parquet file at ``path`` for its current bytes, in place."""
+    with open(path, "r+b") as f:
+        size = f.seek(0, os.SEEK_END)
+        f.seek(size - TAIL)
+        start = size - TAIL - int.from_bytes(f.read(4), "little")
+        f.seek(start)
+        at, value = seal(f.read(size - TAIL - start), size)
+        f.seek(start + at)
+        f.write(value)
+
+
+def seal(footer: bytes, size: int) -> tuple[int, bytes]:
+    """Return where the seal's value sits in ``footer`` and its value for ``size`` bytes.
+
+    The digest is the xxh3-128 of the footer holding this value with its digest hex
+    as zeros; the footer's own value may hold anything there.
+    """
+    at = _find_seal(footer)
+    view = memoryview(footer)
+    h = xxhash.xxh3_128()
+    h.update(view[:at])
+    head = b"size=%016x;xxh3_128=" % size
+    h.update(head + b"0" * 32)
+    h.update(view[at + len(SEAL_ZERO):])
+    return at, head + h.hexdigest().encode("ascii")
+
+
+def _find_seal(footer: bytes) -> int:
+    """Return the offset of the seal's value in ``footer``; there must be exactly one."""
+    at = footer.find(_SEAL_MARK)
+    if at < 0:
+        raise DecodeError("a Parquet file, but not one qserial wrote, or its footer is "
+                          "damaged: no 'qserial.seal' metadata entry", "$")
+    if footer.find(_SEAL_MARK, at + 1) >= 0:
+        raise IntegrityError("the Parquet footer holds more than one 'qserial.seal' entry: "
+                             "the file was altered or damaged", "$")
+    return at + len(_SEAL_MARK) - len(b"size=")
+
+
+
+def check_version(header: Any) -> tuple[int, int]:
+    """Check the parsed ``qserial`` header names this format, in a version read here."""
+    if not isinstance(header, dict) or header.get("format") != "parquet":
+        raise DecodeError("the 'qserial' metadata does not describe a qserial Parquet file", "$")
+    return _check_format_version(header.get("version"), ParquetFormat, "$",
+                                 "the 'qserial' metadata")
+
+
+def checked_footer(size: int, read_at: Callable[[int, int], bytes]) -> bytes:
+    """Return the footer of a file of ``size`` bytes once its seal vouches for it.
+
+    ``read_at(offset, n)`` returns ``n`` bytes of the file from ``offset``. Only the
+    footer is read; nothing is parsed before the size and the digest agree.
+    """
+    if size < 12:
+        raise qserial.TruncatedError(f"a {size}-byte file is too short to be Parquet", "$")
+    tail = bytes(read_at(size - TAIL, TAIL))
+    if tail[4:] != b"PAR1":
+        raise qserial.TruncatedError("the Parquet file ends early or its end is damaged: "
+                                     "it does not end with PAR1", "$")
+    length = int.from_bytes(tail[:4], "little")
+    if length > size - 12:
+        raise DecodeError(f"the Parquet footer length {length} does not fit the {size}-byte "
+                          "file", "$")
+    footer = bytes(read_at(size - TAIL - length, length))
+    try:
+        _check_seal(footer, size)
+    except QSerialError:
+        # A file of a newer major version is named as such, not as damaged: its seal
+        # may work otherwise.
+        try:
+            check_version(_raw_header(footer))
+        except qserial.UnsupportedVersionError:
+            raise
+        except QSerialError:
+            pass
+        raise
+    return footer
+
+
+def _raw_header(footer: bytes) -> Any:
+    """The ``qserial`` header found in the unparsed footer bytes, or None; never raises."""
+    # Thrift compact: field 1 (binary) of length 7, the key, field 2 (binary), its length.
+    key = b"\x18\x07" + K_HEADER + b"\x18"
+    at = footer.find(key)
+    if at < 0:
+        return None
+    at += len(key)
+    length = shift = 0
+    while at < len(footer) and shift < 35:  # the value's length, a ULEB128 varint
+        length |= (footer[at] & 0x7F) << shift
+        shift += 7
+        at += 1
+        if not footer[at - 1] & 0x80:
+            try:
+                return json.loads(footer[at:at + length])
+            except (ValueError, RecursionError):
+                return None
+    return None
+
+
+def _check_seal(footer: bytes, size: int) -> None:
+    at = _find_seal(footer)
+    value = footer[at:at + len(SEAL_ZERO)]
+    match = _SEAL_VALUE.fullmatch(value)
+    if match is None:
+        raise IntegrityError("the 'qserial.seal' metadata entry is damaged", "$")
+    sealed = int(match[1], 16)
+    if sealed < size:
+        raise IntegrityError(f"the file has {size} bytes but was written with {sealed}: "
+                             "bytes were added after its end (two files concatenated?)", "$")
+    if sealed > size:
+        raise qserial.TruncatedError(f"the file has {size} bytes but was written with "
+                                     f"{sealed}: it was cut short", "$")
+    if seal(footer, size)[1] != value:
+        raise IntegrityError("the digest of the Parquet footer does not match its seal: the "
+                             "file was altered or damaged", "$")
+
