@@ -313,9 +313,7 @@ def join_spans(
     located = _locate_in_result(root, node, make)
     if located is None:
         raise DecodeError("the result's metadata has no place for its stored execution spans")
-    if type(table) is not list or not all(
-            type(row) is list and all(type(i) is int and 0 <= i < count for i in row)
-            and row == sorted(set(row)) for row in table):
+    if not _valid_table(table, count):
         raise DecodeError("malformed table of the pubs each execution span ran")
     if pubs is None:
         chosen = range(len(table))
@@ -331,6 +329,17 @@ def join_spans(
     if pubs is not None:
         spans = _restricted(spans, pubs, node, make)
     return located[1](spans)
+
+
+def _valid_table(table: Any, count: int) -> bool:
+    """Whether ``table`` is a list of sorted lists of distinct pub indices below ``count``."""
+    # Whole-list builtins rather than a loop per index: a partial read checks it all.
+    if type(table) is not list or not all([type(row) is list for row in table]):
+        return False
+    flat = [i for row in table for i in row]
+    if flat and (set(map(type, flat)) != {int} or min(flat) < 0 or max(flat) >= count):
+        return False
+    return all([row == sorted(set(row)) for row in table])
 
 
 def _span_pubs(span: Any, node: _Node) -> list[int] | None:
