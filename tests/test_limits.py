@@ -152,15 +152,26 @@ def parquet_rewrite(src: Path, dst: Path, meta: dict[bytes, bytes],
 
     meta = dict(meta)
     pf = pq.ParquetFile(src)
-    old = json.loads(pf.metadata.metadata[b"qserial.digest"])
-    pubs = sorted(k for k in meta if k.startswith(b"qserial.pub."))
-    digests = {
-        "tree": _xxh3_parts(meta[b"qserial"], meta[b"qserial.tree"]),
-        "pubs": [[xxhash.xxh3_128_hexdigest(meta[k]),
-                  (shots_digest or [])[i] if shots_digest else old["pubs"][i][1]]
-                 for i, k in enumerate(pubs)],
-    }
-    meta[b"qserial.digest"] = json.dumps(digests, separators=(",", ":")).encode("ascii")
+
+    def entries(prefix: bytes) -> list[bytes]:
+        return sorted((k for k in meta if k.startswith(prefix)),
+                      key=lambda k: int(k[len(prefix):]))
+
+    pubs, spans = entries(b"qserial.pub."), entries(b"qserial.span.")
+    old = pf.metadata.metadata[b"qserial.digest"]
+    tree = _xxh3_parts(meta[b"qserial"], meta[b"qserial.tree"])
+    if old.startswith(b"{"):  # layout 1.x: JSON
+        old_shots = [shots for _tree, shots in json.loads(old)["pubs"]]
+    else:  # 2.0: one hex text, 32 characters a digest: tree, (tree, shots) a pub, a span
+        old_shots = [old[64 + 64 * i:96 + 64 * i].decode() for i in range(len(pubs))]
+    shots = shots_digest or old_shots
+    pub_digests = [[xxhash.xxh3_128_hexdigest(meta[k]), shots[i]] for i, k in enumerate(pubs)]
+    if json.loads(meta[b"qserial"])["version"].startswith("1."):
+        digests = json.dumps({"tree": tree, "pubs": pub_digests}, separators=(",", ":"))
+    else:
+        digests = "".join([tree, *(d for pair in pub_digests for d in pair),
+                           *(xxhash.xxh3_128_hexdigest(meta[k]) for k in spans)])
+    meta[b"qserial.digest"] = digests.encode("ascii")
     schema = pf.schema_arrow.remove_metadata() if table is None else table.schema
     with pq.ParquetWriter(dst, schema, store_schema=False, compression="none",
                           write_statistics=False) as writer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import json
 import math
 import os
@@ -37,6 +38,12 @@ __all__ = ["write", "read", "read_header", "seal_path"]
 K_TREE = b"qserial.tree"
 K_DIGEST = b"qserial.digest"
 K_PUB = "qserial.pub.{}"
+K_SPAN = "qserial.span.{}"
+#: The tag of the node that stands in the tree for the execution spans stored apart;
+#: its value is the table of the pubs each span ran.
+SPANS_TAG = "$spans"
+_HEX = 32  # characters of an xxh3-128 digest in hex
+SPANS_PATH = "$.metadata.execution.execution_spans"
 ROW_GROUP_ROWS = 1 << 20
 INDEX_CODEC = "lz4"  # index columns are runs of one value: lz4 shrinks them nearly for free
 _UINT_WIDTHS = (1, 2, 4, 8)
@@ -152,6 +159,14 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
                  and type(tree.value) is dict and type(tree.value.get("pub_results")) is list)
     pubs = tree.value["pub_results"] if is_result else []
     rest = Node(tree.tag, {**tree.value, "pub_results": []}) if is_result else tree
+    # Each execution span is stored apart, so a partial read parses only its pubs' spans.
+    span_trees: list[Any] | None = None
+    if is_result:
+        table: list[list[int]] = []
+        split = partial.split_spans(rest, Node(SPANS_TAG, table))
+        if split is not None:
+            rest, span_trees, rows_run = split
+            table.extend(rows_run)
 
     # Pass 1: pick each pub's registers and the column each one goes to.
     # "shot" is reserved with or without the shot column: a reader must never find a
@@ -189,6 +204,7 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
                       for name, (codec, use_dict) in encodings.items()},
         "pubs": [[n, -(-n // ROW_GROUP_ROWS)] for n in rows] if is_result else None,
         "row_group_rows": ROW_GROUP_ROWS,
+        "spans": None if span_trees is None else len(span_trees),
         "digest": "xxh3_128",
     }
     header_json = json.dumps(header, separators=(",", ":")).encode("ascii")
@@ -197,7 +213,13 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
     _update(h, header_json)
     _update(h, rest_json)
     meta = {K_SEAL: SEAL_ZERO, K_HEADER: header_json, K_TREE: rest_json}
-    digests = {"tree": h.hexdigest(), "pubs": []}
+    # The digests as one hex text: the tree's, each pub's (tree, shots), each span's.
+    digests = [h.hexdigest()]
+    span_digests = []
+    for j, span in enumerate(span_trees or ()):
+        span_json = _treejson.encode(span)
+        meta[K_SPAN.format(j).encode()] = span_json
+        span_digests.append(xxhash.xxh3_128_hexdigest(span_json))
 
     codecs = {name: INDEX_CODEC for name in index}
     codecs.update({name: codec for name, (codec, _) in encodings.items()})
@@ -227,7 +249,7 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
                     _update(h, values)
                 meta[K_PUB.format(i).encode()] = pub_json
                 # The pub's JSON and its shots apart: the JSON is checked before it is parsed.
-                digests["pubs"].append([xxhash.xxh3_128_hexdigest(pub_json), h.hexdigest()])
+                digests += (xxhash.xxh3_128_hexdigest(pub_json), h.hexdigest())
                 if n == 0:
                     continue
                 lead = regs[0][1]["array"].shape[:-1]
@@ -249,7 +271,7 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
                                 else _arrow_column(values, kind, width))
                 writer.write_table(pa.Table.from_arrays(cols, schema=schema),
                                    row_group_size=ROW_GROUP_ROWS)
-            meta[K_DIGEST] = json.dumps(digests, separators=(",", ":")).encode("ascii")
+            meta[K_DIGEST] = "".join(digests + span_digests).encode("ascii")
             writer.add_key_value_metadata(meta)
     except pa.ArrowException as exc:
         if isinstance(exc, OSError):
@@ -410,23 +432,49 @@ class _Reader:
                               "metadata entry", "$")
         header_json, rest_json = meta[K_HEADER], meta.get(K_TREE, b"")
         header = _json(meta, K_HEADER, "the header")
-        check_version(header)
-        digests = _json(meta, K_DIGEST, "the digests") if self.verify else None
+        major = check_version(header)[0]
+        self.digests = self._digests(major) if self.verify else ""
         if self.verify:
             h = _hasher()
             _update(h, header_json)
             _update(h, rest_json)
-            if not isinstance(digests, dict) or h.hexdigest() != digests.get("tree"):
+            if h.hexdigest() != self.digests[:_HEX]:
                 raise IntegrityError("the digest of the header and tree does not match: the "
                                      "file was altered or damaged", "$")
-        self._layout(header)
+        self._layout(header, major)
         if K_TREE not in meta:
             raise DecodeError("the Parquet metadata has no 'qserial.tree' entry", "$")
-        if self.verify and self.pub_rows is not None and (
-                not isinstance(digests.get("pubs"), list)
-                or len(digests["pubs"]) != len(self.pub_rows)):
-            raise IntegrityError("the digest list does not match the number of pubs", "$")
-        self.rest_json, self.digests = rest_json, digests
+        pubs, spans = len(self.pub_rows or ()), self.span_count or 0
+        if self.verify and len(self.digests) != _HEX * (1 + 2 * pubs + spans):
+            raise IntegrityError(f"the digests do not match the file's {pubs} pubs and "
+                                 f"{spans} execution spans", "$")
+        self.rest_json = rest_json
+
+    def _digests(self, major: int) -> str:
+        """The stored digests as one hex text: the tree's, each pub's two, each span's.
+
+        Layout 2.0 stores them so; 1.x as JSON, ``{"tree": hex, "pubs": [[hex, hex]]}``.
+        """
+        raw = self.meta.get(K_DIGEST)
+        if raw is None:
+            raise DecodeError("the Parquet metadata has no 'qserial.digest' entry", "$")
+        if major >= 2:
+            try:
+                return raw.decode("ascii")
+            except UnicodeDecodeError:
+                raise IntegrityError("the 'qserial.digest' entry is damaged", "$") from None
+        digests = _json(self.meta, K_DIGEST, "the digests")
+        parts = [digests.get("tree")] if isinstance(digests, dict) else [None]
+        pubs = digests.get("pubs") if isinstance(digests, dict) else None
+        for pair in pubs if isinstance(pubs, list) else [None]:
+            parts.extend(pair if isinstance(pair, list) and len(pair) == 2 else [None])
+        if not all(isinstance(d, str) and len(d) == _HEX for d in parts):
+            raise IntegrityError("the 'qserial.digest' entry is malformed", "$")
+        return "".join(parts)
+
+    def _digest(self, k: int) -> str:
+        """The ``k``-th digest of :meth:`_digests` (0: the tree's)."""
+        return self.digests[k * _HEX:(k + 1) * _HEX]
 
     def selected(self, pubs: list[int] | None) -> list[int]:
         """``pubs`` checked against the file's pubs, as non-negative indices (all if None)."""
@@ -437,23 +485,58 @@ class _Reader:
 
     def root(self, selected: list[int] | None) -> Any:
         """The PrimitiveResult without its pubs; spans restricted to ``selected`` if given."""
-        prune = None
-        if selected is not None:
+        def prune(doc: Any) -> Any:
             # Only the selected pubs' execution spans are decoded.
-            def prune(doc: Any) -> Any:
-                return _treejson.restrict_spans(doc, selected)
+            if self.span_count is not None:
+                return self._join_spans(doc, selected)
+            if selected is None:
+                return doc
+            return partial.restrict_result_spans(doc, selected, node=_treejson.raw_node,
+                                                 make=_treejson.raw_make)
+
         tree = _treejson.decode(self.rest_json, "$", None, prune=prune)
         if not (type(tree) is Node and tree.tag == "PrimitiveResult"
                 and type(tree.value) is dict and tree.value.get("pub_results") == []):
             raise DecodeError("the header lists pubs but the tree is no PrimitiveResult", "$")
         return tree
 
+    def _join_spans(self, doc: Any, selected: list[int] | None) -> Any:
+        """``doc`` (parsed, undecoded) with its spans read from their own entries."""
+        table = _treejson.span_table(doc, SPANS_TAG)
+        if type(table) is not list or len(table) != self.span_count:
+            raise DecodeError(f"the tree has no table of the file's {self.span_count} "
+                              "execution spans where its spans belong", "$")
+        pubs = len(self.pub_rows)
+
+        def read_span(j: int) -> Any:
+            key = K_SPAN.format(j)
+            raw = self.meta.get(key.encode())
+            if raw is None:
+                raise DecodeError(f"the Parquet metadata has no entry for execution span {j} "
+                                  f"({key!r})", SPANS_PATH)
+            if self.verify and xxhash.xxh3_128_hexdigest(raw) != self._digest(1 + 2 * pubs + j):
+                raise IntegrityError(f"the digest of execution span {j} ({key!r}) does not "
+                                     "match: the file was altered or damaged", SPANS_PATH)
+            try:
+                return json.loads(raw)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise DecodeError(f"execution span {j} ({key!r}) is not valid JSON: {exc}",
+                                  SPANS_PATH) from None
+
+        try:
+            return partial.join_spans(doc, table, read_span, selected, count=pubs,
+                                      node=_treejson.raw_node, make=_treejson.raw_make)
+        except DecodeError as exc:
+            if exc.path is not None:
+                raise
+            raise DecodeError(exc.message, SPANS_PATH) from None
+
     def pubs(self, selected: list[int]) -> list[Any]:
         """The trees of the pubs at ``selected`` (non-negative indices)."""
         table = self._read_rows(selected)
-        return [self._pub(i, table, self.digests) for i in selected]
+        return [self._pub(i, table) for i in selected]
 
-    def _layout(self, header: dict) -> None:
+    def _layout(self, header: dict, major: int) -> None:
         """Check the header against the file's schema and row groups."""
         index, columns = header.get("index"), header.get("columns")
         if (not isinstance(index, list) or not isinstance(columns, list)
@@ -472,19 +555,32 @@ class _Reader:
             raise IntegrityError("the Parquet schema does not match the qserial header", "$")
         pubs, step = header.get("pubs"), header.get("row_group_rows")
         self.pub_rows: list[int] | None = None
+        # Layout 2.0 stores execution spans apart (the header counts them), 1.x inline.
+        self.span_count = header.get("spans") if major >= 2 else None
+        if self.span_count is not None and (
+                type(self.span_count) is not int or self.span_count < 0 or pubs is None):
+            raise DecodeError("the header's count of execution spans is malformed", "$")
         if pubs is None:
             return
         if not isinstance(pubs, list) or type(step) is not int or step < 1:
             raise DecodeError("the header's pub list is malformed", "$")
-        group, self.pub_groups, self.pub_rows = 0, [], []
-        for i, entry in enumerate(pubs):
-            if (not isinstance(entry, list) or len(entry) != 2
-                    or not all(type(v) is int and v >= 0 for v in entry)
-                    or entry[1] != -(-entry[0] // step)):
-                raise DecodeError(f"malformed row count of pub {i}", "$")
-            self.pub_groups.append(range(group, group + entry[1]))
-            self.pub_rows.append(entry[0])
-            group += entry[1]
+        # Whole-list builtins rather than a loop per pub: a partial read checks them all.
+        rows = groups = None
+        if all([type(entry) is list and len(entry) == 2 for entry in pubs]):
+            rows, groups = [entry[0] for entry in pubs], [entry[1] for entry in pubs]
+            if rows and (set(map(type, rows + groups)) != {int} or min(rows) < 0
+                         or groups != [-(-n // step) for n in rows]):
+                rows = None
+        if rows is None:
+            bad = next(i for i, entry in enumerate(pubs) if not (
+                type(entry) is list and len(entry) == 2
+                and all(type(v) is int and v >= 0 for v in entry)
+                and entry[1] == -(-entry[0] // step)))
+            raise DecodeError(f"malformed row count of pub {bad}", "$")
+        self.pub_rows = rows
+        # Pub i's row groups are first_group[i] to first_group[i + 1].
+        self.first_group = list(itertools.accumulate(groups, initial=0))
+        group = self.first_group[-1]
         # Row counts are checked for the row groups actually read (in _read_rows).
         if group != self.pf.metadata.num_row_groups:
             raise IntegrityError(f"the file has {self.pf.metadata.num_row_groups} row groups, "
@@ -494,7 +590,7 @@ class _Reader:
         groups, offsets, seen = [], {}, 0
         for i in dict.fromkeys(selected):
             offsets[i] = seen
-            groups.extend(self.pub_groups[i])
+            groups.extend(range(self.first_group[i], self.first_group[i + 1]))
             seen += self.pub_rows[i]
         if not groups or not self.kinds:
             return None
@@ -508,7 +604,7 @@ class _Reader:
         md = self.pf.metadata
         first = len(self.schema) - len(self.kinds)
         for i in offsets:
-            rgs = [md.row_group(g) for g in self.pub_groups[i]]
+            rgs = [md.row_group(g) for g in range(self.first_group[i], self.first_group[i + 1])]
             if sum(rg.num_rows for rg in rgs) != self.pub_rows[i]:
                 raise IntegrityError(f"the row groups do not match pub {i}'s "
                                      f"{self.pub_rows[i]} rows", "$")
@@ -522,7 +618,7 @@ class _Reader:
         table = self.pf.read_row_groups(groups, columns=list(self.kinds), use_threads=False)
         return table, offsets
 
-    def _pub(self, i: int, table: Any, digests: Any) -> Any:
+    def _pub(self, i: int, table: Any) -> Any:
         path = f"$.pub_results[{i}]"
         raw = self.meta.get(K_PUB.format(i).encode())
         if raw is None:
@@ -562,9 +658,7 @@ class _Reader:
                 out[:, 0] |= padding.reshape(-1)
             return out.reshape(shape)
 
-        expected = digests["pubs"][i] if self.verify else None
-        if self.verify and (not isinstance(expected, list) or len(expected) != 2
-                            or xxhash.xxh3_128_hexdigest(raw) != expected[0]):
+        if self.verify and xxhash.xxh3_128_hexdigest(raw) != self._digest(1 + 2 * i):
             raise IntegrityError(f"the digest of pub {i}'s tree does not match: the file was "
                                  "altered or damaged", path)
         tree = _treejson.decode(raw, path, column)
@@ -572,7 +666,7 @@ class _Reader:
             h = _hasher()
             for values in arrays:
                 _update(h, values)
-            if h.hexdigest() != expected[1]:
+            if h.hexdigest() != self._digest(2 + 2 * i):
                 raise IntegrityError(f"the digest of pub {i}'s shots does not match: the file "
                                      "was altered or damaged", path)
         return tree

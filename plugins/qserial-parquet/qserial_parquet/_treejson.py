@@ -148,7 +148,8 @@ def _raise_float(value: Any, path: str) -> float:
         raise DecodeError(f"invalid $float {value!r}", path) from None
 
 
-def _raw_node(x: Any) -> tuple[str, Any] | None:
+def raw_node(x: Any) -> tuple[str, Any] | None:
+    """``(tag, value)`` of a parsed, undecoded ``$node``; None for anything else."""
     if type(x) is dict and len(x) == 1:
         found = x.get("$node")
         if type(found) is list and len(found) == 2 and type(found[0]) is str:
@@ -156,23 +157,25 @@ def _raw_node(x: Any) -> tuple[str, Any] | None:
     return None
 
 
-def _raw_make(tag: str, value: Any) -> dict:
+def raw_make(tag: str, value: Any) -> dict:
+    """A parsed, undecoded ``$node`` of ``tag`` and ``value``."""
     return {"$node": [tag, value]}
 
 
-def restrict_spans(doc: Any, pubs: list[int]) -> Any:
-    """A parsed, undecoded ``PrimitiveResult`` with its execution spans restricted to ``pubs``.
+def span_table(doc: Any, tag: str) -> Any:
+    """The value of the ``tag`` node standing for a parsed result's execution spans.
 
-    See :mod:`qserial.partial`: the other pubs' spans are left undecoded.
+    It sits where qiskit-ibm-runtime keeps them,
+    ``metadata["execution"]["execution_spans"]``, a span collection; None if not there.
     """
-    found = _raw_node(doc)
-    if found is None or found[0] != "PrimitiveResult" or type(found[1]) is not dict:
-        return doc
-    value = found[1]
-    if "metadata" not in value:
-        return doc
-    metadata = partial.restrict_spans(value["metadata"], pubs, node=_raw_node, make=_raw_make)
-    return _raw_make(found[0], {**value, "metadata": metadata})
+    found = raw_node(doc)
+    value = found[1] if found is not None and found[0] == "PrimitiveResult" else None
+    metadata = value.get("metadata") if type(value) is dict else None
+    execution = metadata.get("execution") if type(metadata) is dict else None
+    spans = raw_node(execution.get("execution_spans")) if type(execution) is dict else None
+    fields = spans[1] if spans is not None and spans[0] in partial.SPAN_TAGS else None
+    holder = raw_node(fields.get("spans")) if type(fields) is dict else None
+    return holder[1] if holder is not None and holder[0] == tag else None
 
 
 def decode(

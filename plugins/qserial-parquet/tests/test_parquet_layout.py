@@ -163,7 +163,7 @@ def test_header_and_readable_metadata(tmp_path: Any) -> None:
     meta = pq.ParquetFile(path).metadata.metadata
     assert b"ARROW:schema" not in meta  # a plain Parquet file, nothing pyarrow-specific
     header = json.loads(meta[b"qserial"])
-    assert header["format"] == "parquet" and header["version"] == "1.2"
+    assert header["format"] == "parquet" and header["version"] == ParquetFormat.version
     assert header["writer"] == writer_versions(ParquetFormat)
     assert {"qserial-parquet", "pyarrow"} <= set(header["writer"])
     assert header["options"] == ParquetFormat().write_options()
