@@ -19,6 +19,7 @@ the spans of other pubs are never decoded; the rest apply it to the decoded tree
 
 from __future__ import annotations
 
+import itertools
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -287,9 +288,10 @@ def join_spans(
         and ``make`` read and build its tagged values, as for :func:`restrict_spans`).
     table
         The stored table of the pubs each span ran, as :func:`split_spans` gave it,
-        one row per stored span. Its shape is checked here, and each span read
-        against its row; the format's digests must cover the table, so that no
-        stored span is left out unnoticed.
+        one row per stored span. The rows of the spans read are checked here (every
+        row when ``pubs`` is None; a partial read checks of the others only that they
+        are lists), and each span read against its row; the format's digests must
+        cover the table, so that no stored span is left out unnoticed.
     read_span
         ``read_span(j)`` returns span ``j`` in the undecoded form; it is called only
         for the spans a partial read keeps.
@@ -313,15 +315,24 @@ def join_spans(
     located = _locate_in_result(root, node, make)
     if located is None:
         raise DecodeError("the result's metadata has no place for its stored execution spans")
-    if not _valid_table(table, count):
-        raise DecodeError("malformed table of the pubs each execution span ran")
+    malformed = DecodeError("malformed table of the pubs each execution span ran")
+    # A partial read checks the rows of the spans it reads, and of the others only that
+    # they are lists of hashable values, in C loops: its cost grows with its own spans.
+    if not (_valid_table(table, count) if pubs is None else
+            type(table) is list and not set(map(type, table)) - {list}):
+        raise malformed
     if pubs is None:
-        chosen = range(len(table))
+        chosen: Any = range(len(table))
     else:
-        wanted = set(pubs)
-        chosen = [j for j, row in enumerate(table) if not wanted.isdisjoint(row)]
+        try:
+            chosen = list(itertools.compress(range(len(table)), map(
+                operator.not_, map(set(pubs).isdisjoint, table))))
+        except TypeError:  # a row holding lists or dicts
+            raise malformed from None
     spans = []
     for j in chosen:
+        if pubs is not None and not _valid_table([table[j]], count):
+            raise malformed
         span = read_span(j)
         if _span_pubs(span, node) != table[j]:
             raise DecodeError(f"execution span {j} did not run the pubs its table row lists")
@@ -333,7 +344,7 @@ def join_spans(
 
 def _valid_table(table: Any, count: int) -> bool:
     """Whether ``table`` is a list of sorted lists of distinct pub indices below ``count``."""
-    # Whole-list builtins rather than a loop per index: a partial read checks it all.
+    # Whole-list builtins rather than a loop per index.
     if type(table) is not list or not all([type(row) is list for row in table]):
         return False
     flat = [i for row in table for i in row]

@@ -42,7 +42,7 @@ class HDF5Format(Format):
 
     name = "hdf5"
     suffixes = (".h5", ".hdf5")
-    version = "1.2"
+    version = "2.0"
     distribution = "qserial-hdf5"
     backends = ("h5py",)
     capabilities = frozenset({Capability.PARTIAL, Capability.MANIFEST, Capability.HEADER,

@@ -9,6 +9,7 @@ from qserial.lazy import PubReader
 
 from ._layout import Probe
 from ._reader import Opened, allocate, pub_structure, read_pub, read_root, structure
+from ._spans import root_skeleton
 
 __all__ = ["HDF5PubReader"]
 
@@ -42,7 +43,7 @@ class HDF5PubReader(PubReader):
         with self._opened.errors():
             r = self._opened.reader()
             allocate(r, meta, [])
-            tree = read_root(meta, r, self._verify, meta.skel)
+            tree = read_root(meta, r, self._verify, root_skeleton(meta, None))
         return type(tree)(tree.tag, {**tree.value, "pub_results": []})
 
     def pub(self, index: int) -> Any:

@@ -6,11 +6,9 @@ structure. Either way the arrays' bytes are read with plain positioned reads.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import os
-from collections.abc import Iterator
 from typing import IO, Any
 
 import h5py
@@ -52,6 +50,7 @@ from ._layout import (
     root_digest,
 )
 from ._pio import read_into
+from ._spans import positive_ints, root_skeleton, span_table
 
 # Arrays start at multiples of this in the read buffer (cache line; any dtype's alignment).
 _ALIGN = 64
@@ -134,24 +133,9 @@ class Opened:
         """A reader with a buffer of its own."""
         return _Reader(self.file_size, self.src, self.fid, self.max_expansion)
 
-    @contextlib.contextmanager
-    def errors(self) -> Iterator[None]:
-        """Report h5py's, HDF5's and the OS's exceptions as QSerialErrors."""
-        try:
-            yield
-        except (IntegrityError, UnsupportedVersionError, PubIndexError):
-            raise
-        except QSerialError as exc:
-            if self.altered and isinstance(exc, DecodeError):
-                raise _altered(exc) from None
-            raise
-        except RecursionError:
-            raise LimitExceededError("the stored structure nests too deeply") from None
-        except MemoryError:
-            raise LimitExceededError("not enough memory to read the file") from None
-        except Exception as exc:
-            error = _fail(exc, "invalid qserial HDF5 file")
-            raise (_altered(error) if self.altered else error) from None
+    def errors(self) -> _Errors:
+        """Report h5py's, HDF5's and the OS's exceptions as QSerialErrors (a context)."""
+        return _Errors(self)
 
     def close(self) -> None:
         fd, fid, self.fd, self.fid = self.fd, self.fid, None, None
@@ -159,6 +143,36 @@ class Opened:
             os.close(fd)
         if fid is not None:
             fid.close()
+
+
+class _Errors:
+    """The context of :meth:`Opened.errors` (a class: cheaper to enter than a generator)."""
+
+    __slots__ = ("opened",)
+
+    def __init__(self, opened: Opened) -> None:
+        self.opened = opened
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or isinstance(exc, (IntegrityError, UnsupportedVersionError,
+                                           PubIndexError)):
+            return False
+        altered = self.opened.altered
+        if isinstance(exc, QSerialError):
+            if altered and isinstance(exc, DecodeError):
+                raise _altered(exc) from None
+            return False
+        if isinstance(exc, RecursionError):
+            raise LimitExceededError("the stored structure nests too deeply") from None
+        if isinstance(exc, MemoryError):
+            raise LimitExceededError("not enough memory to read the file") from None
+        if isinstance(exc, Exception):
+            error = _fail(exc, "invalid qserial HDF5 file")
+            raise (_altered(error) if altered else error) from None
+        return False  # KeyboardInterrupt and the like go on as they are
 
 
 def _altered(exc: QSerialError) -> IntegrityError:
@@ -204,8 +218,10 @@ def _json_attr(text: bytes, name: str) -> Any:
 class _Meta:
     """What a load needs from the root attributes, checked against the root digest.
 
-    ``tree`` is qserial_tree, ``[root,pub0,pub1,...]``: only the root's text is parsed
-    here, each pub's when it is read.
+    ``tree`` is qserial_tree, ``[root,span0,...,pub0,pub1,...]`` (no spans in layout 1.x,
+    or when the root holds them): only the root's text is parsed here, each span's and
+    pub's when it is read. ``spans`` holds each span's text length and table row, or is
+    None; ``end`` is where the last span's text ends (the root's without spans).
     """
 
     def __init__(self, version: bytes, writer: bytes, manifest: bytes | None,
@@ -228,6 +244,17 @@ class _Meta:
                                                      "/ attribute qserial_tree")
         if self.tree_text[self.end:self.end + 1] not in (",", "]"):
             raise DecodeError("attribute qserial_tree is not a JSON array", "$")
+        # The root's own text: the one that names its arrays (spans hold none).
+        self.root_text = tree[1:self.end]
+        self.spans = span_table(self.skel)
+        self.span_first = self.end + 1
+        if self.spans is not None and self.spans[0]:
+            lengths = self.spans[0]
+            self.end += len(lengths) + sum(lengths)  # a comma and its text each
+            if self.tree_text[self.end:self.end + 1] not in (",", "]"):
+                raise DecodeError("qserial_tree does not hold the span texts the placeholder "
+                                  "describes", "$")
+        # The root digest covers the root's text and the spans' (layout 2.0).
         self.text = tree[1:self.end]
         if verify and root_digest(version, writer, manifest, self.text,
                                    digests[1:].tobytes()) != int(digests[0]):
@@ -274,20 +301,11 @@ def _take_pub_lengths(skel: Any) -> list | None:
         slot = skel["v"].get("pub_results")
         if type(slot) is dict and slot.get("$t") == "$pubs" and len(slot) == 2:
             lengths = slot["v"]
-            if type(lengths) is not list or not _positive_ints(lengths):
+            if type(lengths) is not list or not positive_ints(lengths):
                 raise DecodeError("invalid list of pub text lengths", "$")
             slot["v"] = None
             return lengths
     return None
-
-
-def _positive_ints(values: list) -> bool:
-    """Whether all are integers above 0 (booleans count as 0 and 1): C loops only."""
-    try:
-        total = sum(values)
-    except TypeError:
-        return False
-    return type(total) is int and (not values or min(values) > 0)
 
 
 def _pub_starts(first: int, lengths: list[int]) -> list[int]:
@@ -489,6 +507,8 @@ def structure(meta: _Meta) -> None:
     count = None if lengths is None else len(lengths)
     if len(meta.digests) != (count or 0) + 2:
         raise DecodeError("the number of pubs does not match the stored digests", "$")
+    if count is None and meta.spans is not None:
+        raise DecodeError("execution spans stored apart from a result without pubs", "$")
     meta.first = meta.end + 1
     # "[root,pub0,...,pubN-1]": the lengths account for every byte of the text.
     if len(meta.tree) != meta.first + (sum(lengths) + count if count else 0):
@@ -516,7 +536,7 @@ def pub_structure(meta: _Meta, i: int, start: int | None = None
 
 def allocate(r: _Reader, meta: _Meta | None, pubs: list[tuple[int, str, bytes, Any]]) -> None:
     """Size ``r``'s buffer for the root's arrays (unless ``meta`` is None) and ``pubs``'."""
-    extents = [] if meta is None else _skeleton.array_extents(meta.skel, meta.text)
+    extents = [] if meta is None else _skeleton.array_extents(meta.skel, meta.root_text)
     for _i, _where, text, skel in pubs:
         extents += _skeleton.array_extents(skel, text)
     r.allocate(sum(-(-n // _ALIGN) * _ALIGN for _, n in extents))
@@ -563,11 +583,9 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
     else:
         selected = [pub_structure(meta, i) for i in indices]
     allocate(r, meta, selected)
-    root = meta.skel
-    if pubs is not None:
-        # Only the selected pubs' execution spans are decoded (the root's text is
-        # verified already, by the root digest).
-        root = _restrict_spans(root, indices)
+    # Only the selected pubs' execution spans are parsed and decoded (their text is
+    # verified already, by the root digest).
+    root = root_skeleton(meta, None if pubs is None else indices)
 
     # Pass 2: read and verify.
     tree = read_root(meta, r, verify, root)
@@ -575,29 +593,6 @@ def _read_tree(meta: _Meta, r: _Reader, verify: bool, pubs: list[int] | None) ->
         return tree
     results = [read_pub(meta, r, verify, *sel) for sel in selected]
     return Node(tree.tag, {**tree.value, "pub_results": results})
-
-
-def _skel_node(x: Any) -> tuple[str, Any] | None:
-    if type(x) is dict and len(x) == 2 and type(x.get("$t")) is str and "v" in x:
-        return x["$t"], x["v"]
-    return None
-
-
-def _skel_make(tag: str, value: Any) -> dict:
-    return {"$t": tag, "v": value}
-
-
-def _restrict_spans(skel: Any, pubs: list[int]) -> Any:
-    """The root skeleton of a PrimitiveResult, its execution spans restricted to ``pubs``."""
-    found = _skel_node(skel)
-    if found is None or found[0] != "PrimitiveResult" or type(found[1]) is not dict:
-        return skel
-    value = found[1]
-    if "metadata" not in value:
-        return skel
-    metadata = partial.restrict_spans(value["metadata"], pubs, node=_skel_node,
-                                      make=_skel_make)
-    return _skel_make(found[0], {**value, "metadata": metadata})
 
 
 def _pub_path(e: QSerialError, i: int) -> None:

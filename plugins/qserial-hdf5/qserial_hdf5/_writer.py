@@ -18,7 +18,14 @@ import numpy as np
 import xxhash
 from h5py import h5a, h5d, h5f, h5g, h5p, h5s, h5t, h5z
 
-from qserial import LimitExceededError, Node, QSerialError, UnsupportedTypeError, WriteError
+from qserial import (
+    LimitExceededError,
+    Node,
+    QSerialError,
+    UnsupportedTypeError,
+    WriteError,
+    partial,
+)
 
 from . import _codecs, _layout, _skeleton
 from ._index import index_bytes, layout_digest
@@ -381,6 +388,9 @@ def _write_objects(w: _Writer, tree: Any, header: dict, manifest_text: bytes | N
             groups.append(arrays)
         lengths = [len(text) for text in texts]
         root_tree = Node(tree.tag, {**tree.value, "pub_results": Node("$pubs", lengths)})
+        root_tree, span_texts = _spans_apart(root_tree, len(pubs))
+    else:
+        span_texts = []
     version = header["version"].encode("ascii")
     # The HDF5 library's own version besides h5py's; and the write options, so that the
     # digested, indexed writer attribute says how the file was written.
@@ -389,15 +399,16 @@ def _write_objects(w: _Writer, tree: Any, header: dict, manifest_text: bytes | N
     writer = json.dumps(versions, sort_keys=True).encode("ascii")
     root_text, root_arrays = w.write_group(fid, b"", root_tree, {PUBS_GROUP})
     # The bytes last, in one pass: HDF5's calls above ran without 300 kB of data going
-    # through the CPU cache between each. The root's text is covered by the root
-    # digest, its arrays by their own.
+    # through the CPU cache between each. The root's text and the spans' are covered
+    # by the root digest, its arrays by their own.
     digests = [w.write_data(root_arrays, root_arrays_hasher(), None)]
     for i, (text, arrays) in enumerate(zip(texts, groups, strict=True)):
         digests.append(w.write_data(arrays, pub_hasher(i), text))
-    # One JSON array: the root's structure, then each pub's.
-    tree_text = b"[" + b",".join([root_text, *texts]) + b"]"
+    # One JSON array: the root's structure, each execution span's, then each pub's.
+    head = b",".join([root_text, *span_texts])
+    tree_text = b"[" + b",".join([head, *texts]) + b"]"
     rest = np.array(digests, dtype=U64)
-    root = root_digest(version, writer, manifest_text, root_text, rest.tobytes())
+    root = root_digest(version, writer, manifest_text, head, rest.tobytes())
     all_digests = np.concatenate([np.array([root], U64), rest])
     w.text_attr(fid, _layout.A_FORMAT, FORMAT_NAME.encode())
     w.text_attr(fid, _layout.A_VERSION, version)
@@ -412,6 +423,30 @@ def _write_objects(w: _Writer, tree: Any, header: dict, manifest_text: bytes | N
                       h5s.create_simple(all_digests.shape))
     attr.write(all_digests)
     return version, writer, manifest_text, all_digests, tree_text
+
+
+def _spans_apart(root: Any, count: int) -> tuple[Any, list[bytes]]:
+    """The root with its execution spans taken out, and each span's text.
+
+    In the root a placeholder ``{"$t":"$spans","v":[[length, [pubs]], ...]}`` holds the
+    length of each span's text and the pubs it ran, so that a partial read parses only
+    the spans of its pubs. Spans that cannot be split (see
+    :func:`qserial.partial.split_spans`), or that name pubs the result does not hold,
+    stay in the root as they are.
+    """
+    entries: list[list] = []
+    split = partial.split_spans(root, Node("$spans", entries))
+    if split is None or any(row and not 0 <= row[0] <= row[-1] < count
+                            for row in split[2]):
+        return root, []
+    root, spans, table = split
+
+    def no_array(*_: Any) -> Any:  # split_spans keeps no span holding an array
+        raise UnsupportedTypeError("an execution span holds an array")
+
+    texts = [_skeleton.dumps_json(_skeleton.encode(span, no_array)) for span in spans]
+    entries.extend([len(text), row] for text, row in zip(texts, table, strict=True))
+    return root, texts
 
 
 def write_checked(tree: Any, target: str | IO[bytes], header: dict, **options: Any) -> None:

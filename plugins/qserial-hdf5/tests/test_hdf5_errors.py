@@ -156,10 +156,15 @@ def test_partial_read_reads_only_selected_pubs(tmp_path: Any) -> None:
     assert per_pub <= stream.count < len(data) - 6 * per_pub
 
 
-@pytest.mark.parametrize("version, ok", [("1.0", True), ("1.7", True), ("2.0", False),
-                                         ("10.1", False)])
+_MAJOR = int(HDF5Format.version.split(".")[0])
+
+
+@pytest.mark.parametrize("version, ok", [(f"{_MAJOR}.0", True), (f"{_MAJOR}.7", True),
+                                         (f"{_MAJOR + 1}.0", False),
+                                         (f"{_MAJOR + 8}.1", False)])
 def test_versions(version: str, ok: bool, tmp_path: Any) -> None:
-    # A file as a later writer of that version would make it, digests included.
+    # A file as a later writer of that version would make it, digests included: a
+    # later minor version loads, a later major one is refused.
     later = type("LaterHDF5Format", (HDF5Format,), {"version": version})
     p = tmp_path / "v.h5"
     qserial.dump(result(2), p, format=later)
@@ -349,3 +354,132 @@ def test_loads_from_non_seekable_stream() -> None:
 
     assert_equal(get_format("hdf5").load(OneWay()) and qserial.load(OneWay(), format="hdf5"),
                  result(2))
+
+
+# -- execution spans stored apart (layout 2.0) ---------------------------------------------
+
+_SPAN_GROUPS = [[0, 1, 2], [2, 3], [4, 5], [1]]
+
+
+def spans_result() -> PrimitiveResult:
+    """:func:`result` with execution spans as qiskit-ibm-runtime reports them."""
+    import datetime as dt
+
+    from qiskit_ibm_runtime.execution_span import DoubleSliceSpan, ExecutionSpans
+
+    t0 = dt.datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
+    spans = [DoubleSliceSpan(t0 + dt.timedelta(seconds=k), t0 + dt.timedelta(seconds=k + 1),
+                             {i: ((2, 16), slice(0, 2), slice(0, 16)) for i in group})
+             for k, group in enumerate(_SPAN_GROUPS)]
+    return PrimitiveResult(list(result(6)), metadata={
+        "job": "x", "execution": {"execution_spans": ExecutionSpans(spans)}})
+
+
+def _tree_parts(path: Any) -> tuple[dict, list[bytes], list[bytes]]:
+    """qserial_tree as [root, span texts, pub texts], cut by the lengths it holds."""
+    with h5py.File(path, "r") as f:
+        text = bytes(f.attrs["qserial_tree"])
+    root, end = json.JSONDecoder().raw_decode(text.decode(), 1)
+    entries = root["v"]["metadata"]["execution"]["execution_spans"]["v"]["spans"]["v"]
+    pos, texts = end + 1, []
+    for n in [e[0] for e in entries] + root["v"]["pub_results"]["v"]:
+        texts.append(text[pos:pos + n])
+        pos += n + 1
+    assert pos == len(text)
+    return root, texts[:len(entries)], texts[len(entries):]
+
+
+def _write_tree(path: Any, root: dict, spans: list[bytes], pubs: list[bytes]) -> None:
+    """Store qserial_tree back as h5py can (HDF5 drops qserial's index on writing)."""
+    parts = [json.dumps(root, separators=(",", ":")).encode(), *spans, *pubs]
+    with h5py.File(path, "r+") as f:
+        f.attrs["qserial_tree"] = np.bytes_(b"[" + b",".join(parts) + b"]")
+
+
+@pytest.fixture
+def spans_path(tmp_path: Any) -> Any:
+    p = tmp_path / "s.h5"
+    qserial.dump(spans_result(), p)
+    return p
+
+
+def test_spans_are_stored_apart_and_read_by_pub(spans_path: Any) -> None:
+    from qserial.api import select_pubs
+
+    root, spans, pubs = _tree_parts(spans_path)
+    placeholder = root["v"]["metadata"]["execution"]["execution_spans"]["v"]["spans"]
+    assert placeholder == {"$t": "$spans", "v": [[len(t), g] for t, g in
+                                                  zip(spans, _SPAN_GROUPS, strict=True)]}
+    assert [json.loads(t)["$t"] for t in spans] == ["DoubleSliceSpan"] * 4
+    assert len(pubs) == 6
+    full = spans_result()
+    assert_equal(qserial.load(spans_path), full)
+    tree = qserial.to_tree(full)
+    for selection in ([2], [5, 1], [3, 3], []):
+        expected = qserial.from_tree(select_pubs(tree, selection))
+        assert_equal(qserial.load(spans_path, pubs=selection), expected)
+    with qserial.open(spans_path) as lazy:
+        assert_equal(lazy[4], full[4])
+        assert_equal(lazy.metadata, full.metadata)
+
+
+def test_flipped_span_byte_is_a_digest_mismatch(spans_path: Any) -> None:
+    # The root digest covers every span's text: a changed span fails every load, a
+    # partial one of pubs it did not run too.
+    root, spans, pubs = _tree_parts(spans_path)
+    spans[2] = spans[2].replace(b"04:", b"05:", 1)
+    _write_tree(spans_path, root, spans, pubs)
+    for selection in (None, [0], [4]):
+        with pytest.raises(IntegrityError) as info:
+            qserial.load(spans_path, pubs=selection)
+        assert info.value.path == "$"
+    assert qserial.load(spans_path, verify=False)
+
+
+def _placeholder(root: dict) -> dict:
+    return root["v"]["metadata"]["execution"]["execution_spans"]["v"]["spans"]
+
+
+@pytest.mark.parametrize("edit, match, where", [
+    # A span text one byte longer than stored: the texts no longer fit.
+    (lambda root, spans: _placeholder(root)["v"][1].__setitem__(0, len(spans[1]) + 1),
+     "span texts|not valid JSON", "$"),
+    (lambda root, spans: _placeholder(root)["v"][0].__setitem__(0, 0),
+     "span text lengths", "$"),
+    (lambda root, spans: _placeholder(root).__setitem__("v", {"a": 1}),
+     "placeholder", "$"),
+    (lambda root, spans: _placeholder(root)["v"].__setitem__(3, [len(spans[3])]),
+     "placeholder", "$"),
+    # A table row that does not match its span.
+    (lambda root, spans: _placeholder(root)["v"][1].__setitem__(1, [2, 3, 4]),
+     "did not run the pubs", "$.metadata.execution.execution_spans"),
+    (lambda root, spans: _placeholder(root)["v"][1].__setitem__(1, [3, 2]),
+     "malformed table", "$.metadata.execution.execution_spans"),
+    # A span text that is not JSON.
+    (lambda root, spans: spans.__setitem__(1, b"{" * len(spans[1])),
+     "execution span 1 is not valid JSON", "$.metadata.execution.execution_spans[1]"),
+])
+def test_damaged_spans_are_decode_errors(spans_path: Any, edit: Any, match: str,
+                                         where: str) -> None:
+    root, spans, pubs = _tree_parts(spans_path)
+    edit(root, spans)
+    _write_tree(spans_path, root, spans, pubs)
+    for selection in (None, [3]):  # span 1 ran pubs 2 and 3
+        with pytest.raises(DecodeError, match=match) as info:
+            qserial.load(spans_path, pubs=selection, verify=False)
+        assert info.value.path == where
+    with pytest.raises((DecodeError, IntegrityError)):
+        qserial.load(spans_path)
+
+
+def test_spans_that_name_missing_pubs_stay_in_the_root(tmp_path: Any) -> None:
+    # Spans of pubs the result does not hold cannot be selected by pub: stored whole.
+    full = spans_result()
+    cut = PrimitiveResult(list(full)[:3], metadata=full.metadata)
+    p = tmp_path / "c.h5"
+    qserial.dump(cut, p)
+    with h5py.File(p, "r") as f:
+        root = json.JSONDecoder().raw_decode(f.attrs["qserial_tree"].decode(), 1)[0]
+    assert type(_placeholder(root)) is list
+    assert_equal(qserial.load(p), cut)
+    assert len(qserial.load(p, pubs=[1]).metadata["execution"]["execution_spans"]) == 2
