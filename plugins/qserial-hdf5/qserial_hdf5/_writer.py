@@ -287,6 +287,8 @@ def _pub_list(tree: Any) -> list | None:
 # group), and a file this much besides (superblock, root group, pubs group).
 _META_PER_ARRAY = 640
 _META_BASE = 2048
+# With fewer arrays HDF5's own block size (2 KiB) leaves few pieces, and no room unused.
+_META_BLOCK_FROM = 16
 
 
 def _meta_block_size(tree: Any) -> int:
@@ -299,7 +301,8 @@ def _meta_block_size(tree: Any) -> int:
     at the front (and the root attributes, written last, one at the end); the block's
     unused rest stays a hole.
     """
-    return _META_BASE + _META_PER_ARRAY * len(_arrays(tree))
+    arrays = len(_arrays(tree))
+    return _META_BASE + _META_PER_ARRAY * arrays if arrays >= _META_BLOCK_FROM else 2048
 
 
 def _create(target: str | IO[bytes], meta_block: int) -> tuple[Any, Any]:
