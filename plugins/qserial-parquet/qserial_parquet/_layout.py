@@ -28,8 +28,19 @@ from qserial import (
 )
 from qserial.limits import DEFAULT_LIMITS
 
-from . import _encodings, _treejson
-from ._seal import K_HEADER, K_SEAL, SEAL_ZERO, TAIL, check_version, checked_footer, seal, seal_path
+from . import _encodings, _groups, _treejson
+from ._seal import (
+    K_HEADER,
+    K_SEAL,
+    SEAL_ZERO,
+    TAIL,
+    check_version,
+    checked_footer,
+    checked_footer_at,
+    finish,
+    header_text,
+    seal_path,
+)
 from ._treejson import ColumnRef
 
 __all__ = ["write", "read", "read_header", "seal_path"]
@@ -212,7 +223,13 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
     h = _hasher()
     _update(h, header_json)
     _update(h, rest_json)
-    meta = {K_SEAL: SEAL_ZERO, K_HEADER: header_json, K_TREE: rest_json}
+    # The row-group index is filled in with the seal, once pyarrow has written the
+    # footer. The seal, the index and the header come first, in this order: a reader
+    # finds the index and the header where the seal's entry ends.
+    meta = {K_SEAL: SEAL_ZERO}
+    if is_result:
+        meta[_groups.K_GROUPS] = _groups.placeholder(sum(g for _n, g in header["pubs"]))
+    meta.update({K_HEADER: header_json, K_TREE: rest_json})
     # The digests as one hex text: the tree's, each pub's (tree, shots), each span's.
     digests = [h.hexdigest()]
     span_digests = []
@@ -283,10 +300,12 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
         data = memoryview(sink.getvalue())
         size = len(data)
         start = size - TAIL - int.from_bytes(data[-TAIL:-4], "little")
-        at, value = seal(bytes(data[start:-TAIL]), size)
-        where.write(data[:start + at])
-        where.write(value)
-        where.write(data[start + at + len(value):])
+        done = 0
+        for at, value in sorted(finish(bytes(data[start:-TAIL]), size)):
+            where.write(data[done:start + at])
+            where.write(value)
+            done = start + at + len(value)
+        where.write(data[done:])
 
 
 def _split_pub(pub: Any, regs: list[tuple[str, dict]], kinds: dict[str, tuple[str, int]]
@@ -330,7 +349,7 @@ def read(source: str | bytes, *, pubs: list[int] | None = None, verify: bool = T
          limits: Limits = DEFAULT_LIMITS) -> Any:
     """Read the tree of a qserial Parquet file (a path, or the whole file as bytes)."""
     with translated_errors(), _native(source) as src:
-        return open_reader(src, verify, limits).read(pubs)
+        return open_reader(src, verify, limits, pubs).read(pubs)
 
 
 @contextlib.contextmanager
@@ -349,24 +368,70 @@ def translated_errors() -> Iterator[None]:
                           "$") from None
 
 
-def open_reader(src: pa.NativeFile, verify: bool, limits: Limits = DEFAULT_LIMITS) -> _Reader:
+def open_reader(src: pa.NativeFile, verify: bool, limits: Limits = DEFAULT_LIMITS,
+                pubs: Any = None) -> _Reader:
     """A reader of the open file ``src``, once its seal vouches for its footer.
 
     Registers are written uncompressed or compressed; an honest file decodes to what
     ``limits`` allow: ``max_bytes``, and the expansion limit of the file's size.
+    With ``pubs`` (of a partial read), pyarrow gets only their row groups' metadata
+    when the footer has a row-group index.
     """
     size = src.size()
-    checked_footer(size, lambda offset, n: src.read_at(n, offset))
+    footer, after_seal = checked_footer_at(size, lambda offset, n: src.read_at(n, offset))
     try:
-        pf = pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
+        subset = None if pubs is None else _footer_subset(footer, after_seal, pubs)
+        # Freed before pyarrow and numpy allocate the columns: left alive, it fragmented
+        # the heap so that glibc mapped each column anew (full loads took twice as long).
+        del footer
+        if subset is None:
+            pf = pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
+        else:
+            tail = len(subset[0]).to_bytes(4, "little") + b"PAR1"
+            md = pq.read_metadata(pa.BufferReader(b"PAR1" + subset[0] + tail))
+            pf = pq.ParquetFile(src, metadata=md, arrow_extensions_enabled=False,
+                                pre_buffer=False)
         meta = pf.metadata.metadata or {}
+    except QSerialError:
+        raise
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DecodeError(f"cannot read the Parquet footer: {exc}", "$") from None
     limit = limits.max_bytes
     expansion = limits.expansion_bytes(size)
     if expansion is not None:
         limit = min(limit, expansion)
-    return _Reader(pf, meta, size, verify, limit)
+    reader = _Reader(pf, meta, size, verify, limit)
+    if subset is not None:
+        reader.groups, reader.header = subset[1], subset[2]
+    return reader
+
+
+def _footer_subset(footer: bytes, after_seal: int, pubs: Any
+                   ) -> tuple[bytes, dict[int, int], tuple[bytes, Any]] | None:
+    """The footer with only the row groups of ``pubs``, for pyarrow to parse.
+
+    Returns the new footer, where each kept row group went in it, and the header's
+    text and parsed value; None when the footer has no row-group index where the
+    seal's entry ends, or its header is not one this could use: the whole footer is
+    parsed then, and any fault reported.
+    """
+    found = _groups.find(footer, after_seal)
+    text = None if found is None else header_text(footer, found[0] + len(found[1]))
+    if text is None:
+        return None
+    try:
+        header = json.loads(text[0])
+        entries = header["pubs"]
+        first = list(itertools.accumulate([entry[1] for entry in entries], initial=0))
+        if check_version(header)[0] < 2 or type(first[-1]) is not int:
+            return None
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError, QSerialError):
+        return None
+    wanted: list[int] = []
+    for i in dict.fromkeys(partial.pub_indices(pubs, len(entries))):
+        wanted.extend(range(first[i], first[i + 1]))
+    subset = _groups.subset(footer, found[1], wanted, first[-1])
+    return subset, {g: k for k, g in enumerate(wanted)}, (text[0], header)
 
 
 def _rows(column: pa.ChunkedArray, offset: int, n: int) -> pa.Array:
@@ -413,6 +478,9 @@ class _Reader:
                  max_bytes: int) -> None:
         self.pf, self.meta, self.size = pf, meta, size
         self.verify, self.max_bytes = verify, max_bytes
+        # With a footer of only some row groups (see _footer_subset): where each went.
+        self.groups: dict[int, int] | None = None
+        self.header: tuple[bytes, Any] | None = None  # its text and value, if known
 
     def read(self, pubs: list[int] | None) -> Any:
         self.check()
@@ -431,7 +499,13 @@ class _Reader:
             raise DecodeError("a Parquet file, but not one qserial wrote: no 'qserial' "
                               "metadata entry", "$")
         header_json, rest_json = meta[K_HEADER], meta.get(K_TREE, b"")
-        header = _json(meta, K_HEADER, "the header")
+        if self.header is None:
+            header = _json(meta, K_HEADER, "the header")
+        elif header_json != self.header[0]:
+            raise IntegrityError("the footer's 'qserial' entry is not the header found in "
+                                 "its bytes", "$")
+        else:
+            header = self.header[1]
         major = check_version(header)[0]
         self.digests = self._digests(major) if self.verify else ""
         if self.verify:
@@ -582,7 +656,8 @@ class _Reader:
         self.first_group = list(itertools.accumulate(groups, initial=0))
         group = self.first_group[-1]
         # Row counts are checked for the row groups actually read (in _read_rows).
-        if group != self.pf.metadata.num_row_groups:
+        # A footer of only some row groups: _groups.subset checked the index's count.
+        if self.groups is None and group != self.pf.metadata.num_row_groups:
             raise IntegrityError(f"the file has {self.pf.metadata.num_row_groups} row groups, "
                                  f"its pubs {group}", "$")
 
@@ -590,7 +665,7 @@ class _Reader:
         groups, offsets, seen = [], {}, 0
         for i in dict.fromkeys(selected):
             offsets[i] = seen
-            groups.extend(range(self.first_group[i], self.first_group[i + 1]))
+            groups.extend(self._local(range(self.first_group[i], self.first_group[i + 1])))
             seen += self.pub_rows[i]
         if not groups or not self.kinds:
             return None
@@ -604,7 +679,8 @@ class _Reader:
         md = self.pf.metadata
         first = len(self.schema) - len(self.kinds)
         for i in offsets:
-            rgs = [md.row_group(g) for g in range(self.first_group[i], self.first_group[i + 1])]
+            rgs = [md.row_group(g) for g in self._local(
+                range(self.first_group[i], self.first_group[i + 1]))]
             if sum(rg.num_rows for rg in rgs) != self.pub_rows[i]:
                 raise IntegrityError(f"the row groups do not match pub {i}'s "
                                      f"{self.pub_rows[i]} rows", "$")
@@ -617,6 +693,10 @@ class _Reader:
                                           "the file holds", "$")
         table = self.pf.read_row_groups(groups, columns=list(self.kinds), use_threads=False)
         return table, offsets
+
+    def _local(self, groups: range) -> Any:
+        """The indices in ``self.pf`` of the file's row groups ``groups``."""
+        return groups if self.groups is None else [self.groups[g] for g in groups]
 
     def _pub(self, i: int, table: Any) -> Any:
         path = f"$.pub_results[{i}]"

@@ -20,9 +20,11 @@ import qserial
 from qserial import DecodeError, IntegrityError, QSerialError
 from qserial.formats import check_version as _check_format_version
 
+from . import _groups
 from ._format import ParquetFormat
 
-__all__ = ["SEAL_ZERO", "seal_path", "seal", "checked_footer", "check_version", "K_HEADER", "TAIL"]
+__all__ = ["finish", "header_text", "checked_footer_at", "SEAL_ZERO", "seal_path", "seal",
+           "checked_footer", "check_version", "K_HEADER", "TAIL"]
 
 K_HEADER = b"qserial"
 K_SEAL = b"qserial.seal"
@@ -35,24 +37,49 @@ TAIL = 8  # footer length (4 bytes, little-endian) and b"PAR1"
 
 
 def seal_path(path: str) -> None:
-    """Fill in the seal of the Parquet file at ``path`` for its current bytes, in place."""
+    """Fill in the row-group index and the seal of the Parquet file at ``path``, in place."""
     with open(path, "r+b") as f:
         size = f.seek(0, os.SEEK_END)
         f.seek(size - TAIL)
         start = size - TAIL - int.from_bytes(f.read(4), "little")
         f.seek(start)
-        at, value = seal(f.read(size - TAIL - start), size)
-        f.seek(start + at)
-        f.write(value)
+        for at, value in finish(f.read(size - TAIL - start), size):
+            f.seek(start + at)
+            f.write(value)
 
 
-def seal(footer: bytes, size: int) -> tuple[int, bytes]:
+def finish(footer: bytes, size: int) -> list[tuple[int, bytes]]:
+    """The values to patch into ``footer``, of a file of ``size`` bytes, and where.
+
+    The row-group index (``qserial.groups``, if the footer has one), then the seal,
+    which covers it.
+    """
+    patches = []
+    found = _groups.find(footer, _find_seal(footer) + len(SEAL_ZERO))
+    if found is not None:
+        at, old = found
+        try:
+            value = _groups.index(footer)
+        except (ValueError, IndexError, RecursionError) as exc:
+            raise qserial.WriteError(f"cannot index the row groups of the footer: {exc}"
+                                     ) from None
+        if len(value) != len(old):
+            raise qserial.WriteError("the 'qserial.groups' entry does not fit the row groups")
+        footer = footer[:at] + value + footer[at + len(value):]
+        patches.append((at, value))
+    patches.append(seal(footer, size))
+    return patches
+
+
+def seal(footer: bytes, size: int, at: int | None = None) -> tuple[int, bytes]:
     """Return where the seal's value sits in ``footer`` and its value for ``size`` bytes.
 
     The digest is the xxh3-128 of the footer holding this value with its digest hex
-    as zeros; the footer's own value may hold anything there.
+    as zeros; the footer's own value may hold anything there. ``at``: where the value
+    sits, if known.
     """
-    at = _find_seal(footer)
+    if at is None:
+        at = _find_seal(footer)
     view = memoryview(footer)
     h = xxhash.xxh3_128()
     h.update(view[:at])
@@ -89,6 +116,11 @@ def checked_footer(size: int, read_at: Callable[[int, int], bytes]) -> bytes:
     ``read_at(offset, n)`` returns ``n`` bytes of the file from ``offset``. Only the
     footer is read; nothing is parsed before the size and the digest agree.
     """
+    return checked_footer_at(size, read_at)[0]
+
+
+def checked_footer_at(size: int, read_at: Callable[[int, int], bytes]) -> tuple[bytes, int]:
+    """As :func:`checked_footer`; also where the seal's key-value entry ends in it."""
     if size < 12:
         raise qserial.TruncatedError(f"a {size}-byte file is too short to be Parquet", "$")
     tail = bytes(read_at(size - TAIL, TAIL))
@@ -101,7 +133,7 @@ def checked_footer(size: int, read_at: Callable[[int, int], bytes]) -> bytes:
                           "file", "$")
     footer = bytes(read_at(size - TAIL - length, length))
     try:
-        _check_seal(footer, size)
+        at = _check_seal(footer, size)
     except QSerialError:
         # A file of a newer major version is named as such, not as damaged: its seal
         # may work otherwise.
@@ -112,7 +144,19 @@ def checked_footer(size: int, read_at: Callable[[int, int], bytes]) -> bytes:
         except QSerialError:
             pass
         raise
-    return footer
+    return footer, at + len(SEAL_ZERO)
+
+
+def header_text(footer: bytes, at: int) -> tuple[bytes, int] | None:
+    """The ``qserial`` header's text if its key-value entry starts at ``at``, and its end.
+
+    ``at`` is where the entry before it ends; None if the header is not next.
+    """
+    key = b"\x00\x18\x07" + K_HEADER + b"\x18"  # the end of the entry before, the key
+    if not footer.startswith(key, at):
+        return None
+    length, start = _groups.varint(footer, at + len(key))
+    return footer[start:start + length], start + length
 
 
 def _raw_header(footer: bytes) -> Any:
@@ -136,7 +180,8 @@ def _raw_header(footer: bytes) -> Any:
     return None
 
 
-def _check_seal(footer: bytes, size: int) -> None:
+def _check_seal(footer: bytes, size: int) -> int:
+    """Check the seal of ``footer``; return where its value sits."""
     at = _find_seal(footer)
     value = footer[at:at + len(SEAL_ZERO)]
     match = _SEAL_VALUE.fullmatch(value)
@@ -149,7 +194,8 @@ def _check_seal(footer: bytes, size: int) -> None:
     if sealed > size:
         raise qserial.TruncatedError(f"the file has {size} bytes but was written with "
                                      f"{sealed}: it was cut short", "$")
-    if seal(footer, size)[1] != value:
+    if seal(footer, size, at)[1] != value:
         raise IntegrityError("the digest of the Parquet footer does not match its seal: the "
                              "file was altered or damaged", "$")
+    return at
 

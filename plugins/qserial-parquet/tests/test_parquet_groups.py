@@ -1,0 +1,129 @@
+"""The row-group index (layout 2.1): a partial read hands pyarrow only its row groups."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from qserial_parquet import _groups, _layout, _seal
+
+import qserial
+from qserial import scenarios
+from qserial.api import select_pubs
+from qserial.testing import assert_equal
+
+DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "golden" / "parquet"
+
+
+@pytest.fixture(scope="module")
+def sweep() -> Any:
+    # 20 pubs, so the list of row groups needs the long form of a Thrift list header.
+    return scenarios.sweep(pubs=20, params=2, shots=8, bits=5)
+
+
+@pytest.fixture
+def written(sweep: Any, tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.parquet"
+    qserial.dump(sweep, path)
+    return path
+
+
+def _footer(path: Path) -> tuple[bytes, int]:
+    with pa.OSFile(str(path)) as src:
+        return _seal.checked_footer_at(src.size(), lambda offset, n: src.read_at(n, offset))
+
+
+def test_the_index_locates_every_row_group(written: Path) -> None:
+    footer, after_seal = _footer(written)
+    _at, value = _groups.find(footer, after_seal)
+    assert value == _groups.index(footer) and len(value) == 8 * (20 + 2)
+    meta = pq.ParquetFile(written).metadata
+    assert meta.metadata[b"qserial.groups"] == value
+    # Each slice, alone in the list, is that row group as pyarrow reads it.
+    for g in (0, 7, 19):
+        sub = _groups.subset(footer, value, [g], 20)
+        alone = pq.read_metadata(pa.BufferReader(
+            b"PAR1" + sub + len(sub).to_bytes(4, "little") + b"PAR1"))
+        assert alone.num_row_groups == 1
+        assert alone.row_group(0).to_dict() == meta.row_group(g).to_dict()
+
+
+@pytest.mark.parametrize("pubs", [[13], [19, 2, 2], [], list(range(16))])
+def test_a_partial_read_parses_only_its_row_groups(written: Path, sweep: Any,
+                                                   pubs: list[int]) -> None:
+    with pa.OSFile(str(written)) as src:
+        reader = _layout.open_reader(src, True, pubs=pubs)
+        assert reader.pf.metadata.num_row_groups == len(set(pubs))
+        got = qserial.from_tree(reader.read(pubs))
+    expected = qserial.from_tree(select_pubs(qserial.to_tree(sweep), pubs))
+    assert_equal(got, expected)
+    assert_equal(qserial.load(written, pubs=pubs), expected)
+
+
+def test_an_index_pointing_at_another_pub_is_caught(written: Path) -> None:
+    """Pub 5's entry of a forged index (resealed) names pub 4's row group: its shots'
+    digest tells."""
+    data = bytearray(written.read_bytes())
+    footer, after_seal = _footer(written)
+    start = len(data) - 8 - len(footer)
+    at, value = _groups.find(footer, after_seal)
+    forged = value[:8 * 6] + value[8 * 5:8 * 6] + value[8 * 7:]  # pub 5 starts where 4 does
+    forged = forged[:8 * 7] + value[8 * 6:8 * 7] + forged[8 * 8:]  # and ends where 4 ends
+    data[start + at:start + at + len(value)] = forged
+    footer = bytes(data[start:-8])
+    seal_at, seal = _seal.seal(footer, len(data))
+    data[start + seal_at:start + seal_at + len(seal)] = seal
+    written.write_bytes(bytes(data))
+    with pytest.raises(qserial.IntegrityError, match="pub 5's shots"):
+        qserial.load(written, pubs=[5])
+    with pytest.raises(qserial.DecodeError, match="does not fit the footer"):
+        qserial.load(written, pubs=[4])  # now an empty slice
+    assert qserial.load(written, pubs=[3])  # the rest of the index still holds
+    assert qserial.load(written)  # a whole read does not use the index
+
+
+def test_an_index_that_does_not_fit_the_footer(written: Path) -> None:
+    data = bytearray(written.read_bytes())
+    footer, after_seal = _footer(written)
+    start = len(data) - 8 - len(footer)
+    at, _value = _groups.find(footer, after_seal)
+    data[start + at + 8 * 21:start + at + 8 * 22] = b"%08x" % (len(footer) + 5)
+    footer = bytes(data[start:-8])
+    seal_at, seal = _seal.seal(footer, len(data))
+    data[start + seal_at:start + seal_at + len(seal)] = seal
+    written.write_bytes(bytes(data))
+    with pytest.raises(qserial.DecodeError, match=r"'qserial\.groups' entry does not fit"):
+        qserial.load(written, pubs=[5])
+
+
+def test_files_without_the_index_parse_the_whole_footer(sweep: Any, tmp_path: Path) -> None:
+    # Another order of the entries: the index is no longer where the seal's entry ends.
+    path, other = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    qserial.dump(sweep, path)
+    pf = pq.ParquetFile(path)
+    meta = {k: v for k, v in pf.metadata.metadata.items() if k != b"qserial.seal"}
+    meta[b"qserial.seal"] = pf.metadata.metadata[b"qserial.seal"]  # written last
+    with pq.ParquetWriter(other, pf.schema_arrow, store_schema=False,
+                          write_statistics=False) as writer:
+        for g in range(pf.num_row_groups):
+            writer.write_table(pf.read_row_group(g))
+        writer.add_key_value_metadata(meta)
+    _layout.seal_path(str(other))
+    footer, after_seal = _footer(other)
+    assert _groups.find(footer, after_seal) is None
+    with pa.OSFile(str(other)) as src:
+        assert _layout.open_reader(src, True, pubs=[3]).pf.metadata.num_row_groups == 20
+    assert_equal(qserial.load(other, pubs=[3])[0], sweep[3])
+
+
+@pytest.mark.parametrize("version", ["1.2", "2.0"])
+def test_older_layouts_read_in_part(version: str) -> None:
+    path = DATA / "_inward" / version / "sampler_result.parquet"
+    assert json.loads(pq.ParquetFile(path).metadata.metadata[b"qserial"])["version"] == version
+    full = qserial.load(path)
+    assert_equal(qserial.load(path, pubs=[1]),
+                 qserial.from_tree(select_pubs(qserial.to_tree(full), [1])))
