@@ -706,7 +706,8 @@ class _Reader:
         n = self.pub_rows[i]
         arrays: list[np.ndarray] = []
 
-        def column(name: str, shape: tuple[int, ...], padding: Any, where: str) -> np.ndarray:
+        def column(name: str, shape: tuple[int, ...], padding: Any, where: str | None
+                   ) -> np.ndarray:
             if name not in self.kinds or len(shape) < 2:
                 raise DecodeError(f"column reference to unknown register {name!r}", where)
             kind, width = self.kinds[name]

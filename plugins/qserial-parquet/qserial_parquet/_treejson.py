@@ -28,6 +28,7 @@ from qserial import (
     ForbiddenTypeError,
     LimitExceededError,
     Node,
+    QSerialError,
     partial,
     path_segment,
 )
@@ -100,13 +101,13 @@ def _tuples(descr: Any) -> Any:
     return descr
 
 
-def _shape(value: Any, path: str) -> tuple[int, ...]:
+def _shape(value: Any, path: str | None) -> tuple[int, ...]:
     if not isinstance(value, list) or not all(type(n) is int and n >= 0 for n in value):
         raise DecodeError("an array shape must be a list of non-negative integers", path)
     return tuple(value)
 
 
-def _raise_array(value: Any, path: str) -> np.ndarray:
+def _raise_array(value: Any, path: str | None) -> np.ndarray:
     if not isinstance(value, list) or len(value) != 3 or not isinstance(value[2], str):
         raise DecodeError("$array must be [descr, shape, base64]", path)
     descr, shape = _tuples(value[0]), _shape(value[1], path)
@@ -132,7 +133,7 @@ def _raise_array(value: Any, path: str) -> np.ndarray:
     return np.frombuffer(bytearray(data), dtype=dtype, count=count).reshape(shape)
 
 
-def _raise_int(value: Any, path: str) -> int:
+def _raise_int(value: Any, path: str | None) -> int:
     if not isinstance(value, str) or len(value) > 1_000_000:
         raise DecodeError("$int must be a hexadecimal string", path)
     try:
@@ -141,7 +142,7 @@ def _raise_int(value: Any, path: str) -> int:
         raise DecodeError(f"invalid $int {value[:40]!r}", path) from None
 
 
-def _raise_float(value: Any, path: str) -> float:
+def _raise_float(value: Any, path: str | None) -> float:
     try:
         return struct.unpack(">d", bytes.fromhex(value))[0]
     except (TypeError, ValueError, struct.error):
@@ -179,7 +180,8 @@ def span_table(doc: Any, tag: str) -> Any:
 
 
 def decode(
-    data: bytes, path: str, column: Callable[[str, tuple[int, ...], Any, str], np.ndarray] | None,
+    data: bytes, path: str,
+    column: Callable[[str, tuple[int, ...], Any, str | None], np.ndarray] | None,
     prune: Callable[[Any], Any] | None = None,
 ) -> Any:
     """Parse JSON bytes written by :func:`encode` back into a tree.
@@ -191,8 +193,9 @@ def decode(
     path
         Where this text sits in the document (``$`` or ``$.pub_results[3]``).
     column
-        Called as ``column(name, shape, padding, path)`` for each ``$column``
-        reference; ``None`` when the text must not hold any.
+        Called as ``column(name, shape, padding, None)`` for each ``$column``
+        reference (the errors it raises get their path as they unwind); ``None``
+        when the text must not hold any.
     prune
         Applied to the parsed JSON before it is decoded (e.g. to leave out what a
         partial read does not need).
@@ -206,52 +209,79 @@ def decode(
     if prune is not None:
         doc = prune(doc)
 
-    def dec(x: Any, where: str) -> Any:
+    # Paths are built only for an error, while it unwinds: the walk costs nothing for
+    # them. A container finds which member failed by decoding its members again.
+    def dec(x: Any) -> Any:
         t = type(x)
         if t in _PLAIN or t is float:
             return x
         if t is int:
             if not -_INT64 <= x < _INT64:
-                raise DecodeError("a large integer must be stored as $int", where)
+                raise DecodeError("a large integer must be stored as $int")
             return x
         if t is list:
-            return [dec(v, f"{where}[{i}]") for i, v in enumerate(x)]
+            try:
+                return [dec(v) for v in x]
+            except QSerialError as exc:
+                raise blamed(exc, ((f"[{i}]", v) for i, v in enumerate(x))) from None
         if len(x) == 1:
             key, value = next(iter(x.items()))
             if key.startswith("$"):
-                return special(key, value, where)
-        return {k: dec(v, where + path_segment(k)) for k, v in x.items()}
+                return special(key, value)
+        return members(x)
 
-    def special(key: str, value: Any, where: str) -> Any:
+    def members(x: dict) -> dict:
+        try:
+            return {k: dec(v) for k, v in x.items()}
+        except QSerialError as exc:
+            raise blamed(exc, ((path_segment(k), v) for k, v in x.items())) from None
+
+    def blamed(exc: QSerialError, items: Any) -> QSerialError:
+        for segment, value in items:
+            try:
+                dec(value)
+            except QSerialError as again:
+                again.prepend_path(segment)
+                return again
+        return exc
+
+    def special(key: str, value: Any) -> Any:
         if key == "$node":
             if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
-                raise DecodeError("$node must be [tag, value]", where)
-            return Node(value[0], dec(value[1], where))
+                raise DecodeError("$node must be [tag, value]")
+            return Node(value[0], dec(value[1]))
         if key == "$array":
-            return _raise_array(value, where)
+            return _raise_array(value, None)
         if key == "$bytes":
             if not isinstance(value, str):
-                raise DecodeError("$bytes must be a base64 string", where)
+                raise DecodeError("$bytes must be a base64 string")
             try:
                 return base64.b64decode(value, validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise DecodeError(f"invalid base64: {exc}", where) from None
+                raise DecodeError(f"invalid base64: {exc}") from None
         if key == "$int":
-            return _raise_int(value, where)
+            return _raise_int(value, None)
         if key == "$float":
-            return _raise_float(value, where)
+            return _raise_float(value, None)
         if key == "$map":
             if not isinstance(value, dict):
-                raise DecodeError("$map must hold an object", where)
-            return {k: dec(v, where + path_segment(k)) for k, v in value.items()}
+                raise DecodeError("$map must hold an object")
+            return members(value)
         if key == "$column" and column is not None:
             if not isinstance(value, list) or len(value) != 3 or not isinstance(value[0], str):
-                raise DecodeError("$column must be [name, shape, padding]", where)
-            pad = None if value[2] is None else _raise_array(value[2], where + ".padding")
-            return column(value[0], _shape(value[1], where), pad, where)
-        raise DecodeError(f"unknown marker {key!r}", where)
+                raise DecodeError("$column must be [name, shape, padding]")
+            try:
+                pad = None if value[2] is None else _raise_array(value[2], None)
+            except QSerialError as exc:
+                exc.prepend_path(".padding")
+                raise
+            return column(value[0], _shape(value[1], None), pad, None)
+        raise DecodeError(f"unknown marker {key!r}")
 
     try:
-        return dec(doc, path)
+        return dec(doc)
     except RecursionError:
         raise LimitExceededError("document nests too deeply", path) from None
+    except QSerialError as exc:
+        exc.prepend_path(path[1:])  # where this text sits; "" for the root, "$"
+        raise

@@ -355,3 +355,25 @@ def test_read_header_of_a_stream_that_starts_inside_a_buffer(written: Any) -> No
     stream = io.BytesIO(b"some other bytes" + data)
     stream.seek(16)
     assert qserial.read_header(stream, format="parquet") == qserial.read_header(path)
+
+
+@pytest.mark.parametrize(("value", "where"), [
+    ({"a": [1, {"b": {"$eval": 1}}]}, ".metadata.a[1].b"),
+    ({"x": [0, 2**70]}, ".metadata.x[1]"),
+    ({"$map": {"$z": {"$bytes": "!!"}}}, ".metadata['$z']"),
+    ({"$node": ["tuple", [1, {"$int": "zz"}]]}, ".metadata[1]"),
+])
+def test_errors_name_the_member_that_failed(written: Any, tmp_path: Any, value: Any,
+                                            where: str) -> None:
+    path, _ = written
+    bad = str(tmp_path / "bad.parquet")
+
+    def plant(meta: dict) -> None:
+        pub = json.loads(meta["qserial.pub.2"])
+        pub["$node"][1]["metadata"] = value
+        meta["qserial.pub.2"] = json.dumps(pub)
+
+    _rewrite(path, bad, plant)
+    with pytest.raises(qserial.DecodeError) as info:
+        qserial.load(bad, pubs=[2], verify=False)
+    assert info.value.path == "$.pub_results[2]" + where
