@@ -316,25 +316,30 @@ def join_spans(
     if located is None:
         raise DecodeError("the result's metadata has no place for its stored execution spans")
     malformed = DecodeError("malformed table of the pubs each execution span ran")
-    # A partial read checks the rows of the spans it reads, and of the others only that
-    # they are lists of hashable values, in C loops: its cost grows with its own spans.
-    if not (_valid_table(table, count) if pubs is None else
-            type(table) is list and not set(map(type, table)) - {list}):
+    # Each row read is checked by comparing it with its span's pubs (sorted distinct
+    # integers), its shape only when they differ. A partial read checks of the other
+    # rows only that they are lists of hashable values, in C loops: its cost grows with
+    # its own spans.
+    if type(table) is not list:
         raise malformed
     if pubs is None:
         chosen: Any = range(len(table))
     else:
         try:
+            if set(map(type, table)) - {list}:
+                raise TypeError
             chosen = list(itertools.compress(range(len(table)), map(
                 operator.not_, map(set(pubs).isdisjoint, table))))
-        except TypeError:  # a row holding lists or dicts
+        except TypeError:  # a row that is no list, or holds lists or dicts
             raise malformed from None
     spans = []
     for j in chosen:
-        if pubs is not None and not _valid_table([table[j]], count):
-            raise malformed
+        row = table[j]
         span = read_span(j)
-        if _span_pubs(span, node) != table[j]:
+        ran = _span_pubs(span, node)
+        if ran is None or ran != row or (row and not 0 <= row[0] <= row[-1] < count):
+            if not _valid_table([row], count):
+                raise malformed
             raise DecodeError(f"execution span {j} did not run the pubs its table row lists")
         spans.append(span)
     if pubs is not None:

@@ -101,6 +101,13 @@ def test_spans_stored_apart_are_checked_against_their_table() -> None:
                 [[0], [1], [1], [2], [True, 2]]):
         with pytest.raises(qserial.DecodeError, match="malformed table"):
             join_spans(root, bad, spans.__getitem__, count=3)
+    odd = [qserial.Node("ExecutionSpan", {"data_slices": None}), *spans[1:]]
+    with pytest.raises(qserial.DecodeError, match="malformed table"):
+        join_spans(root, [None, *table[1:]], odd.__getitem__, count=3)
+    with pytest.raises(qserial.DecodeError, match="malformed table"):
+        join_spans(root, [None, *table[1:]], odd.__getitem__, [0], count=3)
+    with pytest.raises(qserial.DecodeError, match="did not run the pubs"):
+        join_spans(root, table, odd.__getitem__, [0], count=3)
     with pytest.raises(qserial.DecodeError, match="no place"):
         join_spans(qserial.Node("PrimitiveResult", {"metadata": {}}), table,
                    spans.__getitem__, count=3)

@@ -11,7 +11,6 @@ spans cannot be split, hold them in the root, restricted with
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 from qserial import DecodeError, QSerialError, partial
@@ -98,16 +97,15 @@ def root_skeleton(meta: Any, pubs: list[int] | None) -> Any:
         return partial.restrict_result_spans(meta.skel, pubs, node=skel_node,
                                              make=skel_make)
     lengths, table = meta.spans
-    starts = None
-    if pubs is None:  # every span: their starts at once
-        starts = list(itertools.accumulate(map((1).__add__, lengths[:-1]),
-                                           initial=meta.span_first))
 
     def read_span(j: int) -> Any:
-        start = (meta.span_first + j + sum(lengths[:j])) if starts is None else starts[j]
+        start = meta.span_first + j + sum(lengths[:j])
         return span_text(meta, j, start, start + lengths[j])
 
     try:
+        if pubs is None:  # every span, parsed in one loop
+            read_span = _skeleton.loads_run(meta.tree_text, meta.span_first, lengths,
+                                            "the structure of execution span {}").__getitem__
         return partial.join_spans(meta.skel, table, read_span, pubs, count=meta.count,
                                   node=skel_node, make=skel_make)
     except QSerialError as e:
