@@ -510,7 +510,7 @@ def structure(meta: _Meta) -> None:
     if count is None and meta.spans is not None:
         raise DecodeError("execution spans stored apart from a result without pubs", "$")
     meta.first = meta.end + 1
-    # "[root,pub0,...,pubN-1]": the lengths account for every byte of the text.
+    # "[root,spans...,pub0,...,pubN-1]": the lengths account for every byte of the text.
     if len(meta.tree) != meta.first + (sum(lengths) + count if count else 0):
         raise DecodeError("attribute qserial_tree holds other than the structure describes",
                           "$")
