@@ -9,7 +9,7 @@ from qserial.formats import Capability, Option
 
 __all__ = ["ParquetFormat", "FORMAT_VERSION"]
 
-FORMAT_VERSION = "2.1"
+FORMAT_VERSION = "2.2"
 
 
 class ParquetFormat(qserial.Format):

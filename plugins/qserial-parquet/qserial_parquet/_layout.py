@@ -228,7 +228,8 @@ def write(tree: Any, where: str | IO[bytes], *, header: dict, compression: str =
     # finds the index and the header where the seal's entry ends.
     meta = {K_SEAL: SEAL_ZERO}
     if is_result:
-        meta[_groups.K_GROUPS] = _groups.placeholder(sum(g for _n, g in header["pubs"]))
+        meta[_groups.K_GROUPS], meta[_groups.K_ENTRIES] = _groups.placeholder(
+            sum(g for _n, g in header["pubs"]), 2 + len(pubs) + len(span_trees or ()))
     meta.update({K_HEADER: header_json, K_TREE: rest_json})
     # The digests as one hex text: the tree's, each pub's (tree, shots), each span's.
     digests = [h.hexdigest()]
@@ -387,11 +388,11 @@ def open_reader(src: pa.NativeFile, verify: bool, limits: Limits = DEFAULT_LIMIT
         if subset is None:
             pf = pq.ParquetFile(src, arrow_extensions_enabled=False, pre_buffer=False)
         else:
-            tail = len(subset[0]).to_bytes(4, "little") + b"PAR1"
-            md = pq.read_metadata(pa.BufferReader(b"PAR1" + subset[0] + tail))
+            md = pq.read_metadata(pa.BufferReader(subset[0]))
             pf = pq.ParquetFile(src, metadata=md, arrow_extensions_enabled=False,
                                 pre_buffer=False)
-        meta = pf.metadata.metadata or {}
+        meta = subset[3] if subset is not None and subset[3] is not None else (
+            pf.metadata.metadata or {})
     except QSerialError:
         raise
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -407,31 +408,70 @@ def open_reader(src: pa.NativeFile, verify: bool, limits: Limits = DEFAULT_LIMIT
 
 
 def _footer_subset(footer: bytes, after_seal: int, pubs: Any
-                   ) -> tuple[bytes, dict[int, int], tuple[bytes, Any]] | None:
-    """The footer with only the row groups of ``pubs``, for pyarrow to parse.
+                   ) -> tuple[bytes, dict[int, int], tuple[bytes, Any], Any] | None:
+    """The footer as a Parquet file with only the row groups of ``pubs``, for pyarrow.
 
-    Returns the new footer, where each kept row group went in it, and the header's
-    text and parsed value; None when the footer has no row-group index where the
-    seal's entry ends, or its header is not one this could use: the whole footer is
-    parsed then, and any fault reported.
+    Returns the file, where each kept row group went in it, the header's text and
+    parsed value, and (layout 2.2) the key-value entries read through the index,
+    pyarrow's parse being spared them. None when the footer has no row-group index
+    where the seal's entry ends, or its header is not one this could use: the whole
+    footer is parsed then, and any fault reported.
     """
     found = _groups.find(footer, after_seal)
-    text = None if found is None else header_text(footer, found[0] + len(found[1]))
+    located = None if found is None else _groups.find(
+        footer, found[0] + len(found[1]), _groups.K_ENTRIES)
+    last = located or found
+    text = None if last is None else header_text(footer, last[0] + len(last[1]))
     if text is None:
         return None
     try:
         header = json.loads(text[0])
+        version = check_version(header)
         entries = header["pubs"]
+        spans = header.get("spans") or 0
         first = list(itertools.accumulate([entry[1] for entry in entries], initial=0))
-        if check_version(header)[0] < 2 or type(first[-1]) is not int:
+        if (version < (2, 1) or (version >= (2, 2)) != (located is not None)
+                or type(first[-1]) is not int or type(spans) is not int):
             return None
     except (ValueError, TypeError, KeyError, IndexError, RecursionError, QSerialError):
         return None
     wanted: list[int] = []
     for i in dict.fromkeys(partial.pub_indices(pubs, len(entries))):
         wanted.extend(range(first[i], first[i + 1]))
-    subset = _groups.subset(footer, found[1], wanted, first[-1])
-    return subset, {g: k for k, g in enumerate(wanted)}, (text[0], header)
+    count = None if located is None else 2 + len(entries) + spans
+    value = found[1] if located is None else found[1] + located[1]
+    index = _groups.Index(footer, value, first[-1], count)
+    meta = None if count is None else _Entries(index, text[0], len(entries), spans)
+    return index.file(wanted), {g: k for k, g in enumerate(wanted)}, (text[0], header), meta
+
+
+class _Entries:
+    """The key-value entries a read looks up, taken from the footer through its index."""
+
+    def __init__(self, index: _groups.Index, header: bytes, pubs: int, spans: int) -> None:
+        self.index, self.header, self.pubs, self.spans = index, header, pubs, spans
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        if key == K_HEADER:
+            return self.header
+        k = {K_TREE: 0, K_DIGEST: 1}.get(key)
+        if k is None:
+            for prefix, start, count in ((b"qserial.pub.", 2, self.pubs),
+                                         (b"qserial.span.", 2 + self.pubs, self.spans)):
+                number = key[len(prefix):]
+                if key.startswith(prefix) and number.isdigit() and int(number) < count:
+                    k = start + int(number)
+        value = None if k is None else self.index.entry(k, key)
+        return default if value is None else value
+
+    def __contains__(self, key: bytes) -> bool:
+        return self.get(key) is not None
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
 
 
 def _rows(column: pa.ChunkedArray, offset: int, n: int) -> pa.Array:

@@ -58,15 +58,32 @@ def finish(footer: bytes, size: int) -> list[tuple[int, bytes]]:
     found = _groups.find(footer, _find_seal(footer) + len(SEAL_ZERO))
     if found is not None:
         at, old = found
+
+        def keys(entries: dict[bytes, tuple[int, int]]) -> list[bytes]:
+            # The entries a partial read looks up, in the order the header implies.
+            start, stop = entries[K_HEADER]
+            header = json.loads(footer[start:stop])
+            pubs, spans = len(header.get("pubs") or ()), header.get("spans") or 0
+            return [b"qserial.tree", b"qserial.digest",
+                    *(b"qserial.pub.%d" % i for i in range(pubs)),
+                    *(b"qserial.span.%d" % j for j in range(spans))]
+
         try:
-            value = _groups.index(footer)
-        except (ValueError, IndexError, RecursionError) as exc:
+            value = _groups.index(footer, keys)
+        except (ValueError, IndexError, KeyError, TypeError, RecursionError) as exc:
             raise qserial.WriteError(f"cannot index the row groups of the footer: {exc}"
                                      ) from None
-        if len(value) != len(old):
-            raise qserial.WriteError("the 'qserial.groups' entry does not fit the row groups")
-        footer = footer[:at] + value + footer[at + len(value):]
-        patches.append((at, value))
+        # The row groups' part in qserial.groups, the entries' in qserial.entries.
+        located = _groups.find(footer, at + len(old), _groups.K_ENTRIES)
+        parts = [(at, value[:len(old)])]
+        if located is not None:
+            parts.append((located[0], value[len(old):]))
+        for where, (start, part) in zip((old, located and located[1]), parts, strict=True):
+            if len(part) != len(where):
+                raise qserial.WriteError("the 'qserial.groups' or 'qserial.entries' entry "
+                                         "does not fit the footer")
+            footer = footer[:start] + part + footer[start + len(part):]
+            patches.append((start, part))
     patches.append(seal(footer, size))
     return patches
 

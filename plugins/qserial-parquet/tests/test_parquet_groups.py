@@ -1,4 +1,4 @@
-"""The row-group index (layout 2.1): a partial read hands pyarrow only its row groups."""
+"""The footer index (layout 2.1, 2.2): a partial read hands pyarrow only its row groups."""
 
 from __future__ import annotations
 
@@ -37,19 +37,28 @@ def _footer(path: Path) -> tuple[bytes, int]:
         return _seal.checked_footer_at(src.size(), lambda offset, n: src.read_at(n, offset))
 
 
-def test_the_index_locates_every_row_group(written: Path) -> None:
+def test_the_index_locates_every_row_group_and_entry(written: Path) -> None:
     footer, after_seal = _footer(written)
-    _at, value = _groups.find(footer, after_seal)
-    assert value == _groups.index(footer) and len(value) == 8 * (20 + 2)
+    at, groups = _groups.find(footer, after_seal)
+    _at, entries = _groups.find(footer, at + len(groups), b"qserial.entries")
     meta = pq.ParquetFile(written).metadata
-    assert meta.metadata[b"qserial.groups"] == value
+    assert meta.metadata[b"qserial.groups"] == groups
+    assert meta.metadata[b"qserial.entries"] == entries
+    spans = json.loads(meta.metadata[b"qserial"])["spans"]
+    assert spans == 2 and len(groups) == 8 * (20 + 2)
+    assert len(entries) == 8 * (2 + 2 * (2 + 20 + spans))
+    index = _groups.Index(footer, groups + entries, 20, 2 + 20 + spans)
     # Each slice, alone in the list, is that row group as pyarrow reads it.
     for g in (0, 7, 19):
-        sub = _groups.subset(footer, value, [g], 20)
-        alone = pq.read_metadata(pa.BufferReader(
-            b"PAR1" + sub + len(sub).to_bytes(4, "little") + b"PAR1"))
-        assert alone.num_row_groups == 1
+        alone = pq.read_metadata(pa.BufferReader(index.file([g])))
+        assert alone.num_row_groups == 1 and alone.metadata is None
         assert alone.row_group(0).to_dict() == meta.row_group(g).to_dict()
+        assert alone.schema.equals(meta.schema)
+    for k, key in ((0, b"qserial.tree"), (1, b"qserial.digest"), (2 + 7, b"qserial.pub.7"),
+                   (2 + 20 + 1, b"qserial.span.1")):
+        assert index.entry(k, key) == meta.metadata[key]
+    with pytest.raises(qserial.DecodeError, match=r"misplaces 'qserial\.pub\.8'"):
+        index.entry(2 + 7, b"qserial.pub.8")
 
 
 @pytest.mark.parametrize("pubs", [[13], [19, 2, 2], [], list(range(16))])
@@ -120,7 +129,7 @@ def test_files_without_the_index_parse_the_whole_footer(sweep: Any, tmp_path: Pa
     assert_equal(qserial.load(other, pubs=[3])[0], sweep[3])
 
 
-@pytest.mark.parametrize("version", ["1.2", "2.0"])
+@pytest.mark.parametrize("version", ["1.2", "2.0", "2.1"])
 def test_older_layouts_read_in_part(version: str) -> None:
     path = DATA / "_inward" / version / "sampler_result.parquet"
     assert json.loads(pq.ParquetFile(path).metadata.metadata[b"qserial"])["version"] == version
