@@ -121,7 +121,7 @@ class HDF5Format(Format):
         Returns
         -------
         dict
-            ``{"format": "hdf5", "version": "1.1", "writer": {"qserial": ..., ...},
+            ``{"format": "hdf5", "version": "2.0", "writer": {"qserial": ..., ...},
             "options": {...}}`` and ``"manifest"`` when the file holds one.
         """
         from ._reader import read_header
