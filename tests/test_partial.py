@@ -128,6 +128,32 @@ def test_spans_are_split_only_in_shapes_a_partial_read_restricts() -> None:
     assert split_spans(odd) is None
 
 
+_COMPAT = Path(__file__).parent / "data" / "compat" / "runtime-json"
+
+
+@pytest.mark.parametrize("fmt", [f for f in ("hdf5", "parquet") if f in FORMATS])
+def test_spans_the_service_wrote_are_stored_apart_and_read_by_pub(fmt: str,
+                                                                   tmp_path: Path) -> None:
+    # The sweeps RuntimeEncoder wrote in each release that reports execution spans.
+    sweeps = sorted(_COMPAT.glob("*/sampler_sweep.json"))
+    checked = 0
+    for source in sweeps:
+        result = qserial.load(source)
+        if "execution_spans" not in result.metadata.get("execution", {}):
+            continue
+        tree = qserial.to_tree(result)
+        assert split_spans(tree) is not None, source  # the service's spans are split
+        path = tmp_path / f"{source.parent.name}{SUFFIX[fmt]}"
+        qserial.dump(result, path)
+        for k in range(len(result)):
+            expected = qserial.from_tree(select_pubs(tree, [k]))
+            got = qserial.load(path, pubs=[k])
+            assert_equal(got, expected)
+            assert _slices(got) == _slices(expected)
+        checked += 1
+    assert checked >= 6  # releases 0.29.0 to 0.51.0
+
+
 def _pipe_writer(data: bytes) -> tuple[int, threading.Thread]:
     read_fd, write_fd = os.pipe()
 
