@@ -13,8 +13,10 @@ belong to:
 - everything else in the metadata is kept as stored.
 
 Every format gives the same partial result. Formats that read only the selected pubs
-apply :func:`restrict_spans` to their own undecoded form of the metadata, so that
-the spans of other pubs are never decoded; the rest apply it to the decoded tree.
+store each span apart (:func:`split_spans` on write, :func:`join_spans` on read), so
+that the spans of other pubs are not even parsed, or apply :func:`restrict_spans` to
+their own undecoded form of the metadata, so that they are never decoded; the rest
+apply it to the decoded tree.
 """
 
 from __future__ import annotations
