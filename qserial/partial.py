@@ -30,7 +30,7 @@ from .errors import DecodeError, PubIndexError
 from .tree import TREE_LEAF_TYPES, Node
 
 __all__ = ["pub_indices", "restrict_spans", "restrict_result_spans", "split_spans",
-           "join_spans", "SPAN_TAGS"]
+           "join_spans", "stored_placeholder", "SPAN_TAGS"]
 
 #: Tags of the span collections whose pub slices :func:`restrict_spans` selects.
 SPAN_TAGS = frozenset({"ExecutionSpans", "ExecutionSpanCollection"})
@@ -269,6 +269,34 @@ def split_spans(root: Any, placeholder: Any = None
             return None
         table.append(keys)
     return rebuild(placeholder), list(spans), table
+
+
+def stored_placeholder(
+    root: Any,
+    tag: str,
+    *,
+    node: Callable[[Any], tuple[str, Any] | None] = _tree_node,
+) -> Any:
+    """The value of the ``tag`` placeholder standing for ``root``'s spans, if there.
+
+    A format that stores spans apart puts a tagged value of its own where the list of
+    spans was (``split_spans(tree, placeholder=...)``); on read this finds it in the
+    format's undecoded form of the tree (``node`` reads its tagged values).
+
+    Returns
+    -------
+    object or None
+        The placeholder's value; None when ``root`` is no ``PrimitiveResult`` with a
+        span collection, or the collection holds no ``tag`` placeholder (spans stored
+        inline, as in files written before).
+    """
+    located = _locate_in_result(root, node, _no_make)
+    found = None if located is None else node(located[0])
+    return found[1] if found is not None and found[0] == tag else None
+
+
+def _no_make(tag: str, value: Any) -> Any:
+    raise AssertionError("only reading")
 
 
 def join_spans(

@@ -13,7 +13,7 @@ import pytest
 
 import qserial
 from qserial.api import select_pubs
-from qserial.partial import join_spans, restrict_spans, split_spans
+from qserial.partial import join_spans, restrict_spans, split_spans, stored_placeholder
 from qserial.testing import assert_equal
 from tests._results import local_mode_result, spans_result
 
@@ -111,6 +111,16 @@ def test_spans_stored_apart_are_checked_against_their_table() -> None:
     with pytest.raises(qserial.DecodeError, match="no place"):
         join_spans(qserial.Node("PrimitiveResult", {"metadata": {}}), table,
                    spans.__getitem__, count=3)
+
+
+def test_the_placeholder_of_spans_stored_apart_is_found_only_where_they_were() -> None:
+    full = qserial.to_tree(spans_result())
+    root, _spans, table = split_spans(full, placeholder=qserial.Node("$mine", table_value := [1]))
+    assert stored_placeholder(root, "$mine") is table_value
+    assert stored_placeholder(root, "$other") is None
+    assert stored_placeholder(full, "$mine") is None  # spans inline
+    assert stored_placeholder(root.value["metadata"], "$mine") is None  # no PrimitiveResult
+    assert table == [[0], [1], [1], [2], [0, 2]]
 
 
 def test_spans_are_split_only_in_shapes_a_partial_read_restricts() -> None:

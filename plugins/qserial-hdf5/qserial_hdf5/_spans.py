@@ -31,24 +31,6 @@ def skel_make(tag: str, value: Any) -> dict:
     return {"$t": tag, "v": value}
 
 
-def _placeholder(skel: Any) -> Any:
-    """The placeholder's value where a PrimitiveResult's spans belong, else None."""
-    found = skel_node(skel)
-    if found is None or found[0] != "PrimitiveResult" or type(found[1]) is not dict:
-        return None
-    metadata = found[1].get("metadata")
-    execution = metadata.get("execution") if type(metadata) is dict else None
-    spans = execution.get("execution_spans") if type(execution) is dict else None
-    collection = skel_node(spans)
-    if collection is None or collection[0] not in partial.SPAN_TAGS \
-            or type(collection[1]) is not dict:
-        return None
-    slot = skel_node(collection[1].get("spans"))
-    if slot is None or slot[0] != PLACEHOLDER_TAG:
-        return None
-    return slot[1]
-
-
 def span_table(skel: Any) -> tuple[list[int], list] | None:
     """The length of each span's text and its table row, when the spans are apart.
 
@@ -57,7 +39,7 @@ def span_table(skel: Any) -> tuple[list[int], list] | None:
     DecodeError
         If the placeholder is malformed.
     """
-    entries = _placeholder(skel)
+    entries = partial.stored_placeholder(skel, PLACEHOLDER_TAG, node=skel_node)
     if entries is None:
         return None
     try:

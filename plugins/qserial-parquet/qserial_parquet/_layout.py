@@ -616,7 +616,7 @@ class _Reader:
 
     def _join_spans(self, doc: Any, selected: list[int] | None) -> Any:
         """``doc`` (parsed, undecoded) with its spans read from their own entries."""
-        table = _treejson.span_table(doc, SPANS_TAG)
+        table = partial.stored_placeholder(doc, SPANS_TAG, node=_treejson.raw_node)
         if type(table) is not list or len(table) != self.span_count:
             raise DecodeError(f"the tree has no table of the file's {self.span_count} "
                               "execution spans where its spans belong", "$")

@@ -29,7 +29,6 @@ from qserial import (
     LimitExceededError,
     Node,
     QSerialError,
-    partial,
     path_segment,
 )
 
@@ -161,22 +160,6 @@ def raw_node(x: Any) -> tuple[str, Any] | None:
 def raw_make(tag: str, value: Any) -> dict:
     """A parsed, undecoded ``$node`` of ``tag`` and ``value``."""
     return {"$node": [tag, value]}
-
-
-def span_table(doc: Any, tag: str) -> Any:
-    """The value of the ``tag`` node standing for a parsed result's execution spans.
-
-    It sits where qiskit-ibm-runtime keeps them,
-    ``metadata["execution"]["execution_spans"]``, a span collection; None if not there.
-    """
-    found = raw_node(doc)
-    value = found[1] if found is not None and found[0] == "PrimitiveResult" else None
-    metadata = value.get("metadata") if type(value) is dict else None
-    execution = metadata.get("execution") if type(metadata) is dict else None
-    spans = raw_node(execution.get("execution_spans")) if type(execution) is dict else None
-    fields = spans[1] if spans is not None and spans[0] in partial.SPAN_TAGS else None
-    holder = raw_node(fields.get("spans")) if type(fields) is dict else None
-    return holder[1] if holder is not None and holder[0] == tag else None
 
 
 def decode(
