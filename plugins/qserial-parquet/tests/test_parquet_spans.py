@@ -24,10 +24,10 @@ def _meta(path: Path) -> dict[str, bytes]:
 
 
 def _parts(*parts: bytes) -> str:
-    h = xxhash.xxh3_128()
-    for part in parts:  # length-prefixed, as docs/formats/parquet.md says
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
+    # The writer's own length-prefixed digest (docs/formats/parquet.md).
+    h = _layout._hasher()
+    for part in parts:
+        _layout._update(h, part)
     return h.hexdigest()
 
 
