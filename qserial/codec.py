@@ -132,6 +132,9 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
         raise LimitExceededError("object nests too deeply to store") from None
 
 
+_NESTED = frozenset((list, dict, Node))
+
+
 def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGISTRY) -> Any:
     """Rebuild objects from a tree.
 
@@ -154,6 +157,7 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
         If a tagged value cannot be rebuilt (wrong fields or values).
     """
     registry_for_tag = registry.for_tag
+    NESTED = _NESTED
     # Per call: a tag whose provider failed to load is tried once per document.
     entries: dict[str, Any] = {}
 
@@ -165,10 +169,15 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
             return entry
 
     def dec(x: Any) -> Any:
+        # Leaves (anything but a list, dict or Node) are kept without a call: this runs
+        # for every value of a result.
         t = type(x)
         if t is list:
             out = []
             for i, v in enumerate(x):
+                if type(v) not in NESTED:
+                    out.append(v)
+                    continue
                 try:
                     out.append(dec(v))
                 except QSerialError as e:
@@ -178,6 +187,9 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
         if t is dict:
             res = {}
             for k, v in x.items():
+                if type(v) not in NESTED:
+                    res[k] = v
+                    continue
                 try:
                     res[k] = dec(v)
                 except QSerialError as e:
@@ -185,7 +197,9 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
                     raise
             return res
         if t is Node:
-            value = dec(x.value)
+            value = x.value
+            if type(value) in NESTED:
+                value = dec(value)
             entry = for_tag(x.tag)
             if entry is None:
                 if strict:
