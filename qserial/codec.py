@@ -130,6 +130,8 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
         return enc(obj)
     except RecursionError:
         raise LimitExceededError("object nests too deeply to store") from None
+    finally:
+        enc = None  # type: ignore[assignment]  # a recursive closure: see from_tree
 
 
 _NESTED = frozenset((list, dict, Node))
@@ -222,3 +224,6 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
         return dec(tree)
     except RecursionError:
         raise LimitExceededError("document nests too deeply") from None
+    finally:
+        # ``dec`` refers to itself: unbound, it is freed now, not by the cyclic collector.
+        dec = None  # type: ignore[assignment]

@@ -213,7 +213,12 @@ def encode(tree: Any,
         raise UnsupportedTypeError(f"a tree cannot hold {t.__name__}; convert the value "
                                    "with qserial.to_tree first")
 
-    return enc(tree, "")
+    try:
+        return enc(tree, "")
+    finally:
+        # ``enc`` refers to itself: unbound, it and ``add_array`` (with the writer) are
+        # freed now rather than by the cyclic collector.
+        enc = None  # type: ignore[assignment]
 
 
 #: Codecs of compressed chunks, and the HDF5 filter each is: deflate is built into every
@@ -364,7 +369,12 @@ def decode(skel: Any,
             return read_array(name, dt, shape, raw, (at, stored, codec))
         return read_array(name, dt, shape, raw, at)
 
-    return dec(skel)
+    try:
+        return dec(skel)
+    finally:
+        # The closures refer to each other: unbound, they and ``read_array`` (with the
+        # reader and its buffer) are freed now rather than by the cyclic collector.
+        dec = _special = _array = None  # type: ignore[assignment]
 
 
 def array_extents(skel: Any, text: bytes) -> list[tuple[Any, int]]:
@@ -380,26 +390,27 @@ def array_extents(skel: Any, text: bytes) -> list[tuple[Any, int]]:
         # execution spans that name no array.
         return []
     out: list[tuple[Any, int]] = []
-
-    def walk(values: Any) -> None:
-        for x in values:
-            t = type(x)
-            if t is dict:
-                if type(x.get("$a")) is str:
-                    try:
-                        count = 1
-                        for n in x["shape"]:
-                            count *= _small_int(n)
-                        out.append((x.get("at"), count * dtype_from_json(x["dtype"]).itemsize))
-                    except (QSerialError, TypeError, KeyError):
-                        pass
-                else:
-                    walk(x.values())
-            elif t is list:
-                walk(x)
-
-    walk((skel,))
+    _walk_extents((skel,), out)
     return out
+
+
+def _walk_extents(values: Any, out: list[tuple[Any, int]]) -> None:
+    # A module function, not a closure: a recursive closure is a reference cycle.
+    for x in values:
+        t = type(x)
+        if t is dict:
+            if type(x.get("$a")) is str:
+                try:
+                    count = 1
+                    for n in x["shape"]:
+                        count *= _small_int(n)
+                    out.append((x.get("at"), count * dtype_from_json(x["dtype"]).itemsize))
+                except (QSerialError, TypeError, KeyError):
+                    pass
+            else:
+                _walk_extents(x.values(), out)
+        elif t is list:
+            _walk_extents(x, out)
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)

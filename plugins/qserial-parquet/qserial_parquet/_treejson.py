@@ -36,6 +36,7 @@ __all__ = ["encode", "decode", "ColumnRef"]
 
 _INT64 = 1 << 63
 _PLAIN = (type(None), bool, str)
+_LEAVES = frozenset((*_PLAIN, float))
 
 
 class ColumnRef:
@@ -194,9 +195,11 @@ def decode(
 
     # Paths are built only for an error, while it unwinds: the walk costs nothing for
     # them. A container finds which member failed by decoding its members again.
+    # Strings, floats, booleans and None are kept without a call (in comprehensions
+    # too): this runs for every value. Integers are checked against int64's range.
     def dec(x: Any) -> Any:
         t = type(x)
-        if t in _PLAIN or t is float:
+        if t in _LEAVES:
             return x
         if t is int:
             if not -_INT64 <= x < _INT64:
@@ -204,7 +207,7 @@ def decode(
             return x
         if t is list:
             try:
-                return [dec(v) for v in x]
+                return [v if type(v) in _LEAVES else dec(v) for v in x]
             except QSerialError as exc:
                 raise blamed(exc, ((f"[{i}]", v) for i, v in enumerate(x))) from None
         if len(x) == 1:
@@ -215,7 +218,7 @@ def decode(
 
     def members(x: dict) -> dict:
         try:
-            return {k: dec(v) for k, v in x.items()}
+            return {k: v if type(v) in _LEAVES else dec(v) for k, v in x.items()}
         except QSerialError as exc:
             raise blamed(exc, ((path_segment(k), v) for k, v in x.items())) from None
 
@@ -268,3 +271,7 @@ def decode(
     except QSerialError as exc:
         exc.prepend_path(path[1:])  # where this text sits; "" for the root, "$"
         raise
+    finally:
+        # The closures refer to each other: unbound, they and ``column`` (with the
+        # reader) are freed now rather than by the cyclic collector.
+        dec = members = blamed = special = None  # type: ignore[assignment]
