@@ -195,8 +195,8 @@ def decode(
 
     # Paths are built only for an error, while it unwinds: the walk costs nothing for
     # them. A container finds which member failed by decoding its members again.
-    # Strings, floats, booleans and None are kept without a call (in comprehensions
-    # too): this runs for every value. Integers are checked against int64's range.
+    # Plain values are kept without a call (in comprehensions too): this runs for every
+    # value. Integers outside int64's range go on to dec's error.
     def dec(x: Any) -> Any:
         t = type(x)
         if t in _LEAVES:
@@ -207,7 +207,8 @@ def decode(
             return x
         if t is list:
             try:
-                return [v if type(v) in _LEAVES else dec(v) for v in x]
+                return [v if type(v) in _LEAVES or (type(v) is int and -_INT64 <= v < _INT64)
+                        else dec(v) for v in x]
             except QSerialError as exc:
                 raise blamed(exc, ((f"[{i}]", v) for i, v in enumerate(x))) from None
         if len(x) == 1:
@@ -218,7 +219,8 @@ def decode(
 
     def members(x: dict) -> dict:
         try:
-            return {k: v if type(v) in _LEAVES else dec(v) for k, v in x.items()}
+            return {k: v if type(v) in _LEAVES or (type(v) is int and -_INT64 <= v < _INT64)
+                    else dec(v) for k, v in x.items()}
         except QSerialError as exc:
             raise blamed(exc, ((path_segment(k), v) for k, v in x.items())) from None
 
