@@ -135,6 +135,7 @@ def to_tree(obj: Any, *, registry: TypeRegistry = REGISTRY) -> Any:
 
 
 _NESTED = frozenset((list, dict, Node))
+_UNSEEN = object()
 
 
 def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGISTRY) -> Any:
@@ -162,13 +163,7 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
     NESTED = _NESTED
     # Per call: a tag whose provider failed to load is tried once per document.
     entries: dict[str, Any] = {}
-
-    def for_tag(tag: str) -> Any:
-        try:
-            return entries[tag]
-        except KeyError:
-            entry = entries[tag] = registry_for_tag(tag)
-            return entry
+    entry_of = entries.get
 
     def dec(x: Any) -> Any:
         # Leaves (anything but a list, dict or Node) are kept without a call: this runs
@@ -202,7 +197,9 @@ def from_tree(tree: Any, *, strict: bool = True, registry: TypeRegistry = REGIST
             value = x.value
             if type(value) in NESTED:
                 value = dec(value)
-            entry = for_tag(x.tag)
+            entry = entry_of(x.tag, _UNSEEN)
+            if entry is _UNSEEN:
+                entry = entries[x.tag] = registry_for_tag(x.tag)
             if entry is None:
                 if strict:
                     reason = registry.why_missing(tag=x.tag)
