@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,9 @@ SUFFIXES = {"json": ".json", "msgpack": ".msgpack", "hdf5": ".h5", "parquet": ".
 
 
 @pytest.fixture
-def no_collection() -> Iterator[Callable[[Callable[[], object]], list]]:
+def no_collection() -> Callable[[Callable[[], object]], list[str]]:
     """Run a call with the collector off; return what only a collection would free."""
-    def cyclic_garbage(fn: Callable[[], object]) -> list:
+    def cyclic_garbage(fn: Callable[[], object]) -> list[str]:
         fn()  # imports and caches, once
         gc.collect()
         gc.disable()
@@ -33,7 +33,7 @@ def no_collection() -> Iterator[Callable[[Callable[[], object]], list]]:
             fn()
             gc.set_debug(gc.DEBUG_SAVEALL)
             gc.collect()
-            return [type(o).__qualname__ + (f" {o.__qualname__}" if callable(o) else "")
+            return [f"{type(o).__qualname__} {getattr(o, '__qualname__', '')}".strip()
                     for o in gc.garbage]
         finally:
             gc.set_debug(0)
