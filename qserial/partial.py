@@ -9,7 +9,9 @@ belong to:
 - a span that ran none of the selected pubs is dropped;
 - a kept span's ``data_slices`` hold only the selected pubs, renumbered to their
   positions in the partial result (``pubs=[7, 2]``: pub 7's slice under 0, pub 2's
-  under 1), so ``spans.filter_by_pub(0)`` describes ``result[0]``;
+  under 1), so ``spans.filter_by_pub(0)`` describes ``result[0]`` (a method that
+  fails on ``TwirledSliceSpanV2`` spans in qiskit-ibm-runtime 0.51, which rebuilds
+  them without their pub shots);
 - everything else in the metadata is kept as stored.
 
 Every format gives the same partial result. Formats that read only the selected pubs
