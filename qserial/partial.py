@@ -175,11 +175,7 @@ def restrict_spans(
     >>> out["execution"]["execution_spans"].value["spans"][0].value["data_slices"].value
     [[0, "pub 4's slice"]]
     """
-    located = _locate(metadata, node, make)
-    if located is None:
-        return metadata
-    kept = _restricted(located[0], pubs, node, make)
-    return metadata if kept is None else located[1](kept)
+    return _with_restricted(metadata, _locate(metadata, node, make), pubs, node, make)
 
 
 def restrict_result_spans(
@@ -194,11 +190,14 @@ def restrict_result_spans(
     As :func:`restrict_spans` on ``root``'s metadata; anything but a
     ``PrimitiveResult`` (as ``node`` reads it) is returned as it is.
     """
-    located = _locate_in_result(root, node, make)
-    if located is None:
-        return root
-    kept = _restricted(located[0], pubs, node, make)
-    return root if kept is None else located[1](kept)
+    return _with_restricted(root, _locate_in_result(root, node, make), pubs, node, make)
+
+
+def _with_restricted(value: Any, located: tuple[list, Callable[[Any], Any]] | None,
+                     pubs: list[int], node: _Node, make: _Make) -> Any:
+    """``value`` rebuilt with its ``located`` spans restricted; as it is if it cannot be."""
+    kept = None if located is None else _restricted(located[0], pubs, node, make)
+    return value if kept is None else located[1](kept)
 
 
 def _restricted(spans: Any, pubs: list[int], node: _Node, make: _Make) -> list | None:
@@ -347,13 +346,12 @@ def join_spans(
     located = _locate_in_result(root, node, make)
     if located is None:
         raise DecodeError("the result's metadata has no place for its stored execution spans")
-    malformed = DecodeError("malformed table of the pubs each execution span ran")
     # Each row read is checked by comparing it with its span's pubs (sorted distinct
     # integers), its shape only when they differ. A partial read checks of the other
     # rows only that they are lists of hashable values, in C loops: its cost grows with
     # its own spans.
     if type(table) is not list:
-        raise malformed
+        raise _malformed_table()
     if pubs is None:
         chosen: Any = range(len(table))
     else:
@@ -363,7 +361,7 @@ def join_spans(
             chosen = list(itertools.compress(range(len(table)), map(
                 operator.not_, map(set(pubs).isdisjoint, table))))
         except TypeError:  # a row that is no list, or holds lists or dicts
-            raise malformed from None
+            raise _malformed_table() from None
     spans = []
     for j in chosen:
         row = table[j]
@@ -371,12 +369,17 @@ def join_spans(
         ran = _span_pubs(span, node)
         if ran is None or ran != row or (row and not 0 <= row[0] <= row[-1] < count):
             if not _valid_table([row], count):
-                raise malformed
+                raise _malformed_table()
             raise DecodeError(f"execution span {j} did not run the pubs its table row lists")
         spans.append(span)
     if pubs is not None:
         spans = _restricted(spans, pubs, node, make)
     return located[1](spans)
+
+
+def _malformed_table() -> DecodeError:
+    # Made only when raised: join_spans runs on every partial read.
+    return DecodeError("malformed table of the pubs each execution span ran")
 
 
 def _valid_table(table: Any, count: int) -> bool:
