@@ -25,13 +25,6 @@ def sweep() -> Any:
     return scenarios.sweep(pubs=20, params=2, shots=8, bits=5)
 
 
-@pytest.fixture
-def written(sweep: Any, tmp_path: Path) -> Path:
-    path = tmp_path / "sweep.parquet"
-    qserial.dump(sweep, path)
-    return path
-
-
 def _footer(path: Path) -> tuple[bytes, int]:
     with pa.OSFile(str(path)) as src:
         return _seal.checked_footer_at(src.size(), lambda offset, n: src.read_at(n, offset))

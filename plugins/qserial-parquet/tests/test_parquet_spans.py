@@ -56,17 +56,18 @@ def _rewrite(src: Path, dst: Path, edit: Any) -> None:
     _layout.seal_path(str(dst))
 
 
+def _tree_replaced(src: Path, dst: Path, old: bytes, new: bytes) -> None:
+    """:func:`_rewrite` with ``old`` replaced by ``new`` in the stored tree."""
+    def edit(meta: dict) -> None:
+        meta["qserial.tree"] = meta["qserial.tree"].replace(old, new)
+
+    _rewrite(src, dst, edit)
+
+
 @pytest.fixture(scope="module")
 def sweep() -> Any:
     # 25 pubs in spans of 10, 10 and 5 pubs.
     return scenarios.sweep(pubs=25, params=2, shots=8, bits=5)
-
-
-@pytest.fixture
-def written(sweep: Any, tmp_path: Path) -> Path:
-    path = tmp_path / "sweep.parquet"
-    qserial.dump(sweep, path)
-    return path
 
 
 def _expected(result: Any, pubs: list[int]) -> Any:
@@ -120,11 +121,7 @@ def test_a_span_entry_that_is_not_json(written: Path, tmp_path: Path) -> None:
 
 def test_a_table_row_that_does_not_match_its_span(written: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.parquet"
-
-    def edit(meta: dict) -> None:
-        meta["qserial.tree"] = meta["qserial.tree"].replace(b"[20,21,22,23,24]", b"[20,21]")
-
-    _rewrite(written, other, edit)
+    _tree_replaced(written, other, b"[20,21,22,23,24]", b"[20,21]")
     with pytest.raises(qserial.DecodeError, match="span 2 did not run the pubs"):
         qserial.load(other)
     with pytest.raises(qserial.DecodeError, match="span 2 did not run"):
@@ -136,11 +133,7 @@ def test_a_table_row_that_does_not_match_its_span(written: Path, tmp_path: Path)
 
 def test_a_table_that_does_not_list_every_span(written: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.parquet"
-
-    def edit(meta: dict) -> None:
-        meta["qserial.tree"] = meta["qserial.tree"].replace(b",[20,21,22,23,24]", b"")
-
-    _rewrite(written, other, edit)
+    _tree_replaced(written, other, b",[20,21,22,23,24]", b"")
     with pytest.raises(qserial.DecodeError, match="table of the file's 3 execution spans"):
         qserial.load(other, pubs=[1])
 
