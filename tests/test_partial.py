@@ -14,7 +14,7 @@ import pytest
 import qserial
 from qserial.api import select_pubs
 from qserial.partial import join_spans, restrict_spans, split_spans, stored_placeholder
-from qserial.testing import assert_equal
+from qserial.testing import assert_equal, partial_result
 from tests._results import local_mode_result, spans_result
 
 SUFFIX = {"json": ".json", "msgpack": ".msgpack", "hdf5": ".h5", "parquet": ".parquet"}
@@ -44,6 +44,12 @@ def test_spans_are_restricted_and_renumbered() -> None:
     assert [s.start for s in spans] == [stored[0].start, stored[3].start, stored[4].start]
     assert [[i for i in range(2) if s.contains_pub(i)] for s in spans] == [[1], [0], [0, 1]]
     assert got.metadata["version"] == 2
+    # qserial.testing.partial_result gives the same, from the result or from its tree.
+    for source in (full, qserial.to_tree(full)):
+        expected = partial_result(source, [2, 0])
+        assert_equal(got, expected, exact=False)
+        assert _slices(expected) == _slices(got)
+        assert_equal(expected[0], full[2])
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -53,7 +59,7 @@ def test_every_format_gives_the_same_partial_result(fmt: str, pubs: list[int],
     full = spans_result()
     path = tmp_path / f"r{SUFFIX[fmt]}"
     qserial.dump(full, path)
-    expected = qserial.from_tree(select_pubs(qserial.to_tree(full), pubs))
+    expected = partial_result(full, pubs)
     got = qserial.load(path, pubs=pubs)
     assert_equal(got, expected, exact=fmt != "json")
     assert _slices(got) == _slices(expected)
@@ -156,7 +162,7 @@ def test_spans_the_service_wrote_are_stored_apart_and_read_by_pub(fmt: str,
         path = tmp_path / f"{source.parent.name}{SUFFIX[fmt]}"
         qserial.dump(result, path)
         for k in range(len(result)):
-            expected = qserial.from_tree(select_pubs(tree, [k]))
+            expected = partial_result(tree, [k])
             got = qserial.load(path, pubs=[k])
             assert_equal(got, expected)
             assert _slices(got) == _slices(expected)

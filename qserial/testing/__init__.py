@@ -2,6 +2,8 @@
 
 * :func:`assert_equal` compares results structurally: dtype-exact, NaN-aware,
   Python and numpy types compared, with a message pointing at the first difference.
+* :func:`partial_result` is the result a partial read (``load(path, pubs=...)``) must
+  equal.
 * :mod:`qserial.testing.strategies` holds hypothesis strategies for every registered
   type (needs ``hypothesis``).
 * :mod:`qserial.testing.conformance` is the reusable test suite a format plugin runs.
@@ -15,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ..codec import key_segment, to_tree
+from ..api import select_pubs
+from ..codec import from_tree, key_segment, to_tree
 from ..formats.json import PLAIN_LIST_TAGS, runtime_json_form
 from ..tree import Node
 
-__all__ = ["assert_equal", "first_difference", "lossy_json_view"]
+__all__ = ["assert_equal", "first_difference", "lossy_json_view", "partial_result"]
 
 _SUBMODULES = ("strategies", "conformance")  # need the ``testing`` extra: hypothesis, pytest
 
@@ -41,6 +44,36 @@ def __getattr__(name: str) -> Any:
             ) from exc
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+
+def partial_result(result: Any, pubs: Any) -> Any:
+    """Return the ``PrimitiveResult`` that ``load(path, pubs=pubs)`` gives for ``result``.
+
+    Every format's partial read of a file holding ``result`` must equal it: the pubs at
+    ``pubs``, in that order, and the stored metadata with its execution spans
+    restricted to them and renumbered (see :mod:`qserial.partial`).
+
+    Parameters
+    ----------
+    result
+        A ``PrimitiveResult``, or its tree (as :func:`qserial.load_tree` reads it).
+    pubs
+        Pub indices, as ``load`` takes them; negative ones count from the end.
+
+    Returns
+    -------
+    PrimitiveResult
+
+    Examples
+    --------
+    >>> from qserial import scenarios
+    >>> from qserial.testing import partial_result
+    >>> result = scenarios.sweep(pubs=3, params=2, shots=4, bits=3)
+    >>> len(partial_result(result, [2, 0]))
+    2
+    """
+    tree = result if type(result) is Node else to_tree(result)
+    return from_tree(select_pubs(tree, pubs))
 
 
 def assert_equal(actual: Any, expected: Any, *, exact: bool = True) -> None:

@@ -13,8 +13,7 @@ from qserial_parquet import _layout
 
 import qserial
 from qserial import scenarios
-from qserial.api import select_pubs
-from qserial.testing import assert_equal
+from qserial.testing import assert_equal, partial_result
 
 DATA = Path(__file__).resolve().parents[3] / "tests" / "data" / "golden" / "parquet"
 
@@ -70,10 +69,6 @@ def sweep() -> Any:
     return scenarios.sweep(pubs=25, params=2, shots=8, bits=5)
 
 
-def _expected(result: Any, pubs: list[int]) -> Any:
-    return qserial.from_tree(select_pubs(qserial.to_tree(result), pubs))
-
-
 def test_each_span_is_an_entry_of_its_own(written: Path, sweep: Any) -> None:
     meta = _meta(written)
     assert json.loads(meta["qserial"])["spans"] == 3
@@ -88,7 +83,7 @@ def test_each_span_is_an_entry_of_its_own(written: Path, sweep: Any) -> None:
     with qserial.open(written) as lazy:
         assert_equal(lazy.metadata, sweep.metadata)
     for pubs in ([12], [24, 3], [], [7, 7]):
-        assert_equal(qserial.load(written, pubs=pubs), _expected(sweep, pubs))
+        assert_equal(qserial.load(written, pubs=pubs), partial_result(sweep, pubs))
 
 
 def test_a_partial_read_reads_only_its_own_spans(written: Path, sweep: Any,
@@ -100,7 +95,7 @@ def test_a_partial_read_reads_only_its_own_spans(written: Path, sweep: Any,
         del meta["qserial.span.0"], meta["qserial.span.2"]
 
     _rewrite(written, other, drop)
-    assert_equal(qserial.load(other, pubs=[15, 11]), _expected(sweep, [15, 11]))
+    assert_equal(qserial.load(other, pubs=[15, 11]), partial_result(sweep, [15, 11]))
     with qserial.open(other) as lazy:
         assert_equal(lazy[3], sweep[3])  # a pub alone never touches the spans
         with pytest.raises(qserial.DecodeError, match=r"execution span 0 \('qserial.span.0'\)"):
@@ -168,7 +163,7 @@ def test_spans_that_cannot_be_split_stay_in_the_tree(tmp_path: Path) -> None:
     meta = _meta(path)
     assert json.loads(meta["qserial"])["spans"] is None
     assert not any(k.startswith("qserial.span.") for k in meta)
-    assert_equal(qserial.load(path, pubs=[2]), _expected(odd, [2]))
+    assert_equal(qserial.load(path, pubs=[2]), partial_result(odd, [2]))
 
 
 @pytest.mark.parametrize("version", ["1.2"])
@@ -179,4 +174,4 @@ def test_older_layouts_keep_their_spans_inline(version: str) -> None:
     full = qserial.load(path)
     assert full.metadata["execution"]["execution_spans"]
     for pubs in ([1], [1, 0]):
-        assert_equal(qserial.load(path, pubs=pubs), _expected(full, pubs))
+        assert_equal(qserial.load(path, pubs=pubs), partial_result(full, pubs))
