@@ -29,13 +29,19 @@ def no_collection() -> Callable[[Callable[[], object]], list[str]]:
         fn()  # imports and caches, once
         gc.collect()
         gc.disable()
+        # Only what the call makes counts: another thread (the pool of a job run in an
+        # earlier test) may drop cycles of its own meanwhile. Held, the objects that
+        # exist already stay alive, and no new object can take one's id.
+        existing = gc.get_objects()
         try:
             fn()
             gc.set_debug(gc.DEBUG_SAVEALL)
             gc.collect()
+            old = set(map(id, existing))
             return [f"{type(o).__qualname__} {getattr(o, '__qualname__', '')}".strip()
-                    for o in gc.garbage]
+                    for o in gc.garbage if id(o) not in old]
         finally:
+            del existing
             gc.set_debug(0)
             gc.garbage.clear()
             gc.enable()
