@@ -64,11 +64,13 @@ def _hasher() -> Any:
     return xxhash.xxh3_128()
 
 
-def _update(h: Any, data: Any) -> None:
+def _update(h: Any, *pieces: Any) -> None:
+    """Add one part to the digest, whole or in ``pieces`` (the same digest either way)."""
     # Length-prefixed, so moving bytes between two parts changes the digest.
-    view = memoryview(data).cast("B")
-    h.update(len(view).to_bytes(8, "little"))
-    h.update(view)
+    views = [memoryview(piece).cast("B") for piece in pieces]
+    h.update(sum(map(len, views)).to_bytes(8, "little"))
+    for view in views:
+        h.update(view)
 
 
 # --------------------------------------------------------------------------- write
@@ -474,16 +476,6 @@ class _Entries:
         return value
 
 
-def _rows(column: pa.ChunkedArray, offset: int, n: int) -> pa.Array:
-    """Rows ``offset:offset + n`` of ``column``, without a copy when one chunk holds them."""
-    start = 0
-    for chunk in column.chunks:
-        if start <= offset and offset + n <= start + len(chunk):
-            return chunk.slice(offset - start, n)
-        start += len(chunk)
-    return column.slice(offset, n).combine_chunks()
-
-
 def read_header(source: str | bytes | IO[bytes]) -> dict:
     """Return the ``qserial`` header of a file (path, bytes or stream), not its data."""
     try:
@@ -647,8 +639,11 @@ class _Reader:
 
     def pubs(self, selected: list[int]) -> list[Any]:
         """The trees of the pubs at ``selected`` (non-negative indices)."""
-        table = self._read_rows(selected)
-        return [self._pub(i, table) for i in selected]
+        self._check_rows(selected)
+        # Each pub's row groups read apart, and its registers copied out before the next
+        # pub is read: read at once, pyarrow held them twice (each row group, then their
+        # concatenation) beside the copies, three times the arrays in all.
+        return [self._pub(i, self._read_rows(i)) for i in selected]
 
     def _layout(self, header: dict, major: int) -> None:
         """Check the header against the file's schema and row groups."""
@@ -701,15 +696,11 @@ class _Reader:
             raise IntegrityError(f"the file has {self.pf.metadata.num_row_groups} row groups, "
                                  f"its pubs {group}", "$")
 
-    def _read_rows(self, selected: list[int]) -> tuple[pa.Table, dict[int, int]] | None:
-        groups, offsets, seen = [], {}, 0
-        for i in dict.fromkeys(selected):
-            offsets[i] = seen
-            groups.extend(self._local(range(self.first_group[i], self.first_group[i + 1])))
-            seen += self.pub_rows[i]
-        if not groups or not self.kinds:
-            return None
+    def _check_rows(self, selected: list[int]) -> None:
+        """Check the selected pubs' row groups in the footer, before any is read."""
+        distinct = dict.fromkeys(selected)
         # Refuse declared sizes the file cannot hold before pyarrow allocates them.
+        seen = sum(self.pub_rows[i] for i in distinct)
         need = seen * sum(width for _kind, width in self.kinds.values())
         if need > self.max_bytes:
             raise LimitExceededError(
@@ -718,7 +709,7 @@ class _Reader:
                 "max_expansion=None for a trusted file)", "$")
         md = self.pf.metadata
         first = len(self.schema) - len(self.kinds)
-        for i in offsets:
+        for i in distinct:
             rgs = [md.row_group(g) for g in self._local(
                 range(self.first_group[i], self.first_group[i + 1]))]
             if sum(rg.num_rows for rg in rgs) != self.pub_rows[i]:
@@ -731,20 +722,26 @@ class _Reader:
                             and col.total_uncompressed_size > self.size):
                         raise DecodeError(f"pub {i}'s row group declares more bytes than "
                                           "the file holds", "$")
-        table = self.pf.read_row_groups(groups, columns=list(self.kinds), use_threads=False)
-        return table, offsets
+
+    def _read_rows(self, i: int) -> list[pa.Table]:
+        """Pub ``i``'s row groups, a table each, of its registers' columns only."""
+        if not self.kinds:
+            return []
+        columns = list(self.kinds)
+        return [self.pf.read_row_group(g, columns=columns, use_threads=False)
+                for g in self._local(range(self.first_group[i], self.first_group[i + 1]))]
 
     def _local(self, groups: range) -> Any:
         """The indices in ``self.pf`` of the file's row groups ``groups``."""
         return groups if self.groups is None else [self.groups[g] for g in groups]
 
-    def _pub(self, i: int, table: Any) -> Any:
+    def _pub(self, i: int, tables: list[pa.Table]) -> Any:
         path = f"$.pub_results[{i}]"
         raw = self.meta.get(K_PUB.format(i).encode())
         if raw is None:
             raise DecodeError(f"the Parquet metadata has no entry for pub {i}", path)
         n = self.pub_rows[i]
-        arrays: list[np.ndarray] = []
+        arrays: list[list[np.ndarray]] = []  # each register's values, a piece a row group
 
         def column(name: str, shape: tuple[int, ...], padding: Any, where: str | None
                    ) -> np.ndarray:
@@ -755,24 +752,30 @@ class _Reader:
             if math.prod(shape[:-1]) != n or not 0 < nbytes <= width:
                 raise DecodeError(f"register {name!r} of shape {shape} does not fit pub "
                                   f"{i}'s {n} rows of {width}-byte values", where)
-            if n == 0:
-                arrays.append(np.empty(0, np.uint8))
-                return np.empty(shape, np.uint8)
-            tbl, offsets = table
-            chunk = _rows(tbl.column(name), offsets[i], n)
-            if chunk.null_count:
+            pieces = [chunk for table in tables for chunk in table.column(name).chunks]
+            if sum(map(len, pieces)) != n:
+                raise IntegrityError(f"the row groups hold other than pub {i}'s {n} rows", where)
+            if any(chunk.null_count for chunk in pieces):
                 raise DecodeError(f"register {name!r} has missing values", where)
-            if kind == "uint":
-                values = chunk.to_numpy(zero_copy_only=True)
-                arrays.append(values)
-                # The byte swap makes a new, writable array.
-                buf = values.astype(f">u{width}").view(np.uint8).reshape(n, width)
-                out = buf if nbytes == width else np.ascontiguousarray(buf[:, width - nbytes:])
-            else:
-                buf = np.frombuffer(chunk.buffers()[1], np.uint8, n * width,
-                                    chunk.offset * width).reshape(n, width)
-                arrays.append(buf)
-                out = np.array(buf[:, width - nbytes:])  # pyarrow's memory is read-only
+            # Copied out, since pyarrow's memory is read-only; uint values byte swapped.
+            out = np.empty((n, nbytes), np.uint8)
+            values = []
+            at = 0
+            for chunk in pieces:
+                k = len(chunk)
+                if kind == "uint":
+                    values.append(chunk.to_numpy(zero_copy_only=True))
+                    if nbytes == width:  # byte swapped as it is copied
+                        out[at:at + k].view(f">u{width}")[:, 0] = values[-1]
+                    else:
+                        out[at:at + k] = values[-1].astype(f">u{width}").view(
+                            np.uint8).reshape(k, width)[:, width - nbytes:]
+                else:
+                    values.append(np.frombuffer(chunk.buffers()[1], np.uint8, k * width,
+                                                chunk.offset * width).reshape(k, width))
+                    out[at:at + k] = values[-1][:, width - nbytes:]
+                at += k
+            arrays.append(values)
             if padding is not None:
                 if padding.dtype != np.uint8 or padding.shape != shape[:-1]:
                     raise DecodeError("padding bits of the wrong shape", where)
@@ -786,7 +789,7 @@ class _Reader:
         if self.verify:
             h = _hasher()
             for values in arrays:
-                _update(h, values)
+                _update(h, *values)
             if h.hexdigest() != self._digest(2 + 2 * i):
                 raise IntegrityError(f"the digest of pub {i}'s shots does not match: the file "
                                      "was altered or damaged", path)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -127,3 +128,45 @@ def test_older_layouts_read_in_part(version: str) -> None:
     assert json.loads(pq.ParquetFile(path).metadata.metadata[b"qserial"])["version"] == version
     full = qserial.load(path)
     assert_equal(qserial.load(path, pubs=[1]), partial_result(full, [1]))
+
+
+def _registers_of_every_kind(shots: int) -> Any:
+    """Three pubs of two parameter sets with a register of each stored kind (uint of 1,
+    2, 4 with a spare byte, and 8 bytes; fixed-size binary): random shots, zero padding."""
+    from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
+
+    rng = np.random.default_rng(5)
+    pubs = []
+    for _ in range(3):
+        fields = {}
+        for name, bits in (("a", 3), ("b", 12), ("c", 20), ("d", 64), ("e", 70)):
+            array = rng.integers(0, 256, (2, shots, (bits + 7) // 8), dtype=np.uint8)
+            array[..., 0] &= (1 << (bits % 8 or 8)) - 1
+            fields[name] = BitArray(array, bits)
+        pubs.append(SamplerPubResult(DataBin(shape=(2,), **fields)))
+    return PrimitiveResult(pubs, metadata={"version": 2})
+
+
+def test_pubs_of_more_rows_than_a_row_group(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each pub's 2 x 10 rows in row groups of 7: its registers are read a row group at a
+    # time, byte swapped into one array and checked against the pub's digest piece by piece.
+    monkeypatch.setattr(_layout, "ROW_GROUP_ROWS", 7)
+    result = _registers_of_every_kind(10)
+    path = tmp_path / "r.parquet"
+    qserial.dump(result, path, compression="none", dictionary=False)
+    metadata = pq.ParquetFile(path).metadata
+    assert metadata.num_row_groups == 3 * 3
+    assert_equal(qserial.load(path), result)
+    for pubs in ([1], [2, 0]):
+        assert_equal(qserial.load(path, pubs=pubs), partial_result(result, pubs))
+    with qserial.open(path) as lazy:
+        assert_equal(lazy[1], result[1])
+    # A shot changed in pub 1's last row group, in its 8-byte register.
+    column = metadata.row_group(5).column(pq.ParquetFile(path).schema_arrow.get_field_index("d"))
+    data = bytearray(path.read_bytes())
+    data[column.data_page_offset + column.total_compressed_size - 1] ^= 0x10
+    path.write_bytes(bytes(data))
+    with pytest.raises(qserial.IntegrityError, match="pub 1's shots"):
+        qserial.load(path, pubs=[1])
+    assert_equal(qserial.load(path, pubs=[2]), partial_result(result, [2]))
