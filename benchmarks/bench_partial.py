@@ -14,7 +14,11 @@ Full and partial loads take turns, one call a sample (20 full loads, 100 partial
 by default), page cache warm; the ratio is of the best times, as the tracked suite's:
 on a shared machine the best time is the one least disturbed by other programs (the
 ratio of the medians is printed beside it). Every partial result is checked first:
-it equals ``qserial.testing.partial_result``.
+it equals ``qserial.testing.partial_result``. For the 50-pub sweeps, the same ratio is
+also taken as a script loading a file once sees it (not a target): the first full
+load and the first 1-pub load, each in a fresh process that has just loaded a small
+file of the same format and spans (so imports are done, but the heap is new), best of
+3 processes each.
 
 Part 2, ``qserial.open`` on a file of about 1 GB (100 pubs x 20 x 65,536 shots x 64
 bits, ``twirled`` spans) per lazy format, each in a fresh process that has already
@@ -131,6 +135,11 @@ def partial_ratios(folder: str, quick: bool, repeat: int) -> list[dict[str, Any]
                 full, one = interleaved(lambda path=path: qserial.load(path),
                                         lambda path=path, pub=pub: qserial.load(path, pubs=[pub]),
                                         repeat)
+                first = {}
+                if pubs == 50:
+                    warm = os.path.join(folder, f"warm-{spans}{suffix}")
+                    qserial.dump(sweep(5, 64, 30, spans), warm)
+                    first = first_loads(path, warm, pub, 1 if quick else 3)
                 rows.append({
                     "format": name, "pubs": pubs, "spans": spans,
                     "spans_count": len(result.metadata.get("execution", {}).get(
@@ -139,14 +148,44 @@ def partial_ratios(folder: str, quick: bool, repeat: int) -> list[dict[str, Any]
                     "full_s": min(full), "one_s": min(one),
                     "ratio": min(one) / min(full),
                     "median_ratio": statistics.median(one) / statistics.median(full),
+                    **first,
                 })
                 os.unlink(path)
                 row = rows[-1]
                 print(f"  {name:8} {pubs:3} pubs, {spans:7} spans ({row['spans_count']:2}): "
                       f"full {row['full_s'] * 1e3:7.2f} ms, 1 pub {row['one_s'] * 1e3:6.3f} ms, "
-                      f"ratio {row['ratio']:.4f} (median {row['median_ratio']:.4f})",
+                      f"ratio {row['ratio']:.4f} (median {row['median_ratio']:.4f})"
+                      + (f"; first load in a fresh process: full {first['first_full_s'] * 1e3:.2f}"
+                         f" ms, 1 pub {first['first_one_s'] * 1e3:.3f} ms, ratio "
+                         f"{first['first_ratio']:.4f}" if first else ""),
                       flush=True)
     return rows
+
+
+# Run in a fresh process: the first load of a file, whole or one pub, after the loads of
+# a small file of the same format and spans have imported what loading needs.
+FIRST_LOAD = r"""
+import sys, time
+import qserial
+path, warm, pubs = sys.argv[1], sys.argv[2], sys.argv[3]
+qserial.load(warm)
+qserial.load(warm, pubs=[0])
+pubs = None if pubs == "all" else [int(pubs)]
+t0 = time.perf_counter()
+qserial.load(path, pubs=pubs)
+print(time.perf_counter() - t0)
+"""
+
+
+def first_loads(path: str, warm: str, pub: int, runs: int) -> dict[str, float]:
+    """Best times of a first full load and a first 1-pub load, each in a fresh process."""
+    def best(pubs: str) -> float:
+        return min(float(subprocess.run([sys.executable, "-c", FIRST_LOAD, path, warm, pubs],
+                                        capture_output=True, text=True, check=True).stdout)
+                   for _ in range(runs))
+
+    full, one = best("all"), best(str(pub))
+    return {"first_full_s": full, "first_one_s": one, "first_ratio": one / full}
 
 
 # Run in a fresh process: open a file, read its metadata, read one pub; time and memory.
