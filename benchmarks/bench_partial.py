@@ -23,9 +23,9 @@ file of the same format and spans (so imports are done, but the heap is new), be
 Part 2, ``qserial.open`` on a file of about 1 GB (100 pubs x 20 x 65,536 shots x 64
 bits, ``twirled`` spans) per lazy format, each in a fresh process that has already
 imported qserial, the format's libraries and qiskit-ibm-runtime's span classes: the
-time to open, to read the metadata
-and to read one pub, and the growth of the peak resident memory over each (the peak
-is reset through /proc/self/clear_refs before each step). Page cache warm.
+time to open, to read the metadata and to read one pub, then to load the whole file,
+and the growth of the peak resident memory over each (the peak is reset through
+/proc/self/clear_refs before each step). Page cache warm.
 
 Run from the repository root: ``python benchmarks/bench_partial.py`` (``--quick`` for
 smaller data and a 100 MB file, ``--json PATH`` to keep the figures, ``--keep DIR`` to
@@ -235,6 +235,9 @@ out["pub_bytes"] = int(pub.data.meas.array.nbytes)
 out["pubs"] = len(result)
 out["lazy"] = result.lazy
 result.close()
+del result, pub
+whole = step("full", lambda: qserial.load(path))
+out["full_bytes"] = sum(int(bits.array.nbytes) for res in whole for bits in res.data.values())
 print(json.dumps(out))
 """
 
@@ -263,12 +266,15 @@ def open_costs(folder: str, quick: bool, runs: int) -> list[dict[str, Any]]:
         row = {"format": name, "file_bytes": os.path.getsize(path), "runs": runs,
                **{k: min(s[k] for s in samples) for k in samples[0]
                   if k.endswith(("_s", "_mb"))},
-               "pub_bytes": samples[0]["pub_bytes"], "lazy": samples[0]["lazy"]}
+               "pub_bytes": samples[0]["pub_bytes"], "full_bytes": samples[0]["full_bytes"],
+               "lazy": samples[0]["lazy"]}
         rows.append(row)
         print(f"  {name:8} {row['file_bytes'] / 1e9:.2f} GB: open {row['open_s'] * 1e3:.1f} ms "
               f"(+{row['open_peak_mb']:.1f} MB peak), metadata {row['metadata_s'] * 1e3:.1f} ms "
               f"(+{row['metadata_peak_mb']:.1f} MB), 1 pub of {row['pub_bytes'] / 1e6:.1f} MB "
-              f"{row['pub_s'] * 1e3:.1f} ms (+{row['pub_peak_mb']:.1f} MB)", flush=True)
+              f"{row['pub_s'] * 1e3:.1f} ms (+{row['pub_peak_mb']:.1f} MB); full load "
+              f"{row['full_s']:.2f} s (+{row['full_peak_mb']:.0f} MB, "
+              f"{row['full_peak_mb'] * 2**20 / row['full_bytes']:.2f}x the arrays)", flush=True)
     return rows
 
 
@@ -285,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         partial = partial_ratios(tmp, args.quick, args.repeat)
         keep = args.keep or tmp
         os.makedirs(keep, exist_ok=True)
-        print("qserial.open, fresh process:", flush=True)
+        print("qserial.open and a full load, fresh process:", flush=True)
         opened = open_costs(keep, args.quick, runs=3)
     for row in partial:
         if row["spans"] != "none" and row["ratio"] > TARGET_PARTIAL:
