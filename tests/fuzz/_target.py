@@ -23,7 +23,7 @@ PLUGIN_MODULES = {
     "hdf5": ["qserial_hdf5", "qserial_hdf5._index", "qserial_hdf5._layout", "qserial_hdf5._pio",
              "qserial_hdf5._reader", "qserial_hdf5._skeleton", "qserial_hdf5._writer"],
     "parquet": ["qserial_parquet", "qserial_parquet._format", "qserial_parquet._layout",
-                "qserial_parquet._seal", "qserial_parquet._treejson"],
+                "qserial_parquet._reader", "qserial_parquet._seal", "qserial_parquet._treejson"],
 }
 
 

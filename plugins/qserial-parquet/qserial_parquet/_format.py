@@ -86,7 +86,7 @@ class ParquetFormat(qserial.Format):
 
     def load(self, stream: IO[bytes], *, pubs: list[int] | None = None, **options: Any) -> Any:
         """Read a tree from the binary ``stream``."""
-        from ._layout import read
+        from ._reader import read
 
         opts = self.read_options(options)
         try:
@@ -101,13 +101,13 @@ class ParquetFormat(qserial.Format):
 
         Reads only the Parquet footer; the digest is not checked.
         """
-        from ._layout import read_header
+        from ._reader import read_header
 
         return read_header(stream)
 
     def read_header_path(self, path: str) -> dict:
         """Return the header of the file at ``path`` (see :meth:`read_header`)."""
-        from ._layout import read_header
+        from ._reader import read_header
 
         return read_header(path)
 
@@ -120,7 +120,7 @@ class ParquetFormat(qserial.Format):
 
     def load_path(self, path: str, *, pubs: list[int] | None = None, **options: Any) -> Any:
         """Read a tree from the file at ``path``, only the row groups needed."""
-        from ._layout import read
+        from ._reader import read
 
         opts = self.read_options(options)
         return read(path, pubs=pubs, verify=opts["verify"], limits=opts["limits"])

@@ -10,7 +10,7 @@ from qserial import DecodeError
 from qserial.lazy import PubReader
 from qserial.limits import DEFAULT_LIMITS, Limits
 
-from ._layout import open_reader, translated_errors
+from ._reader import open_reader, translated_errors
 
 __all__ = ["ParquetPubReader"]
 

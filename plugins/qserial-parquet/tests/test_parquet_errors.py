@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import xxhash
 from qiskit.primitives.containers import BitArray, DataBin, PrimitiveResult, SamplerPubResult
-from qserial_parquet import ParquetFormat, _layout
+from qserial_parquet import ParquetFormat, _layout, _reader
 
 import qserial
 from qserial.testing import assert_equal
@@ -83,7 +83,7 @@ def test_newer_major_version_is_refused(written: Any, tmp_path: Any) -> None:
     _rewrite(path, newer, bump, seal=False)
     for source in (newer, open(newer, "rb").read()):
         with pytest.raises(qserial.UnsupportedVersionError, match=refused):
-            _layout.read(source)
+            _reader.read(source)
     # A newer minor version of the same major is read.
     minor = str(tmp_path / "minor.parquet")
     _rewrite(path, minor, lambda m: m.update(qserial=m["qserial"].replace(
@@ -318,9 +318,9 @@ def test_every_footer_flip_is_refused_before_pyarrow_parses(
     start, _end = _footer_span(data)
     parsed: list[Any] = []
     real = pq.ParquetFile
-    monkeypatch.setattr(_layout.pq, "ParquetFile",
+    monkeypatch.setattr(_reader.pq, "ParquetFile",
                         lambda *a, **k: parsed.append(a) or real(*a, **k))
-    monkeypatch.setattr(_layout.pq, "read_metadata",
+    monkeypatch.setattr(_reader.pq, "read_metadata",
                         lambda *a, **k: parsed.append(a) or pq.read_metadata(*a, **k))
     rng = np.random.default_rng(3)
     for offset in range(start, len(data)):

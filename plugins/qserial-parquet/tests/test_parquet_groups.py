@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from qserial_parquet import _groups, _layout, _seal
+from qserial_parquet import _groups, _layout, _reader, _seal
 
 import qserial
 from qserial import scenarios
@@ -58,7 +58,7 @@ def test_the_index_locates_every_row_group_and_entry(written: Path) -> None:
 def test_a_partial_read_parses_only_its_row_groups(written: Path, sweep: Any,
                                                    pubs: list[int]) -> None:
     with pa.OSFile(str(written)) as src:
-        reader = _layout.open_reader(src, True, pubs=pubs)
+        reader = _reader.open_reader(src, True, pubs=pubs)
         assert reader.pf.metadata.num_row_groups == len(set(pubs))
         got = qserial.from_tree(reader.read(pubs))
     expected = partial_result(sweep, pubs)
@@ -118,7 +118,7 @@ def test_files_without_the_index_parse_the_whole_footer(sweep: Any, tmp_path: Pa
     footer, after_seal = _footer(other)
     assert _groups.find(footer, after_seal) is None
     with pa.OSFile(str(other)) as src:
-        assert _layout.open_reader(src, True, pubs=[3]).pf.metadata.num_row_groups == 20
+        assert _reader.open_reader(src, True, pubs=[3]).pf.metadata.num_row_groups == 20
     assert_equal(qserial.load(other, pubs=[3])[0], sweep[3])
 
 

@@ -24,9 +24,9 @@ def _meta(path: Path) -> dict[str, bytes]:
 
 def _parts(*parts: bytes) -> str:
     # The writer's own length-prefixed digest (docs/formats/parquet.md).
-    h = _layout._hasher()
+    h = _layout.hasher()
     for part in parts:
-        _layout._update(h, part)
+        _layout.digest_part(h, part)
     return h.hexdigest()
 
 
