@@ -117,7 +117,10 @@ def state():
 
 rng = random.Random(seed)
 report = []
-for _ in range(runs):
+mid_write = 0
+# ``runs`` kills, and more (up to three times as many) until a fifth landed mid-write:
+# on a busy machine a write may take another time than it did when timed above.
+while len(report) < runs or (mid_write < runs // 5 and len(report) < 3 * runs):
     qserial.dump(old, target)  # each run overwrites a good file; also removes strays
     left = strays()
     r, w = os.pipe()
@@ -141,6 +144,7 @@ for _ in range(runs):
     report.append({"delay": delay, "killed": os.WIFSIGNALED(status),
                    "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
                    "state": state(), "strays": strays(), "strays_before": left})
+    mid_write += report[-1]["killed"] and bool(report[-1]["strays"])
 final = {"strays": strays()}
 final["loads_beside_strays"] = state() in ("old", "new")
 qserial.dump(new, target)
@@ -170,7 +174,7 @@ def test_kill_during_overwrite_never_tears(kill_reports: dict[str, subprocess.Po
                                           fmt: str) -> None:
     report = _report(kill_reports[fmt])
     runs = report["runs"]
-    assert len(runs) == KILL_RUNS
+    assert KILL_RUNS <= len(runs) <= 3 * KILL_RUNS
     torn = [r for r in runs if r["state"] not in ("old", "new")]
     assert torn == [], f"{len(torn)} torn files: {torn[:3]}"
     assert all(r["exit"] in (None, 0) for r in runs), runs
