@@ -46,7 +46,8 @@ from ._seal import K_HEADER, check_version, checked_footer, checked_footer_at, h
 __all__ = ["read", "read_header", "open_reader", "translated_errors"]
 
 # A file's column chunks are read through a buffer of this size, not whole beside their
-# decoded values (a 10.5 MB pub peaked at 46.5 MB, now 34.4); memory's are not copied.
+# decoded values (a 10.5 MB pub peaked at 46.5 MB, now 34.4). A file held in memory gets
+# none: pyarrow slices its chunks without a copy.
 _READ_BUFFER = 1 << 20
 
 
